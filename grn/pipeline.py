@@ -1,0 +1,79 @@
+"""One training run, end to end: data -> model -> fit -> network read-out -> scores -> outputs and logs."""
+import logging
+from pathlib import Path
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from grn.datamodule import ExpressionDataModule
+from grn.io import write_json, write_ranked_edges
+from grn.lit_module import GRNModule
+from grn.metrics import format_scores, score_network
+from grn.plots import plot_network_heatmap, plot_pr_curve
+from grn.preprocess import preprocess
+from grn.readout import attention_maps, network_from_maps
+
+log = logging.getLogger(__name__)
+
+
+def train_and_read_out(cfg: DictConfig) -> dict:
+    """Train on cfg.data, write network.csv, metrics.json and plots to the run folder; return the metrics."""
+    out = Path(cfg.paths.output_dir)
+    L.seed_everything(cfg.seed, workers=True)
+    adata = preprocess(instantiate(cfg.data.source), **cfg.data.preprocess)
+    datamodule = ExpressionDataModule(adata, seed=cfg.seed, **cfg.data.loader)
+    model_options = {key: value for key, value in cfg.model.items() if key != "attention"}
+    normaliser = cfg.model.attention.normaliser
+    module = GRNModule(n_genes=datamodule.n_genes, normaliser=normaliser, **model_options)
+
+    loggers = [instantiate(options) for options in (cfg.get("logger") or {}).values()]
+    callbacks = [instantiate(options) for options in (cfg.get("callbacks") or {}).values()]
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    trainer.fit(module, datamodule, ckpt_path=_resume_checkpoint(cfg, out))
+    if not trainer.is_global_zero:
+        return {}
+
+    maps = attention_maps(module.model, datamodule.all_cells_dataloader(), datamodule.n_genes, normaliser)
+    edges = network_from_maps(maps, datamodule.genes, cfg.readout.mode)
+    write_ranked_edges(edges, out / "network.csv")
+    metrics = {"dataset": adata.uns.get("name", ""), "attention": normaliser, "readout": cfg.readout.mode,
+               "n_cells": int(adata.n_obs), "n_genes": int(adata.n_vars)}
+    if "val/loss" in trainer.callback_metrics:
+        metrics["val_loss"] = float(trainer.callback_metrics["val/loss"])
+    truth = adata.uns.get("ground_truth")
+    figures = {"network": out / "network_heatmap.png", "diagram": out / "model_diagram.png"}
+    if truth is not None:
+        scores = score_network(edges, truth)
+        metrics.update(scores)
+        print(f"\nGRN scores ({metrics['dataset']}, {normaliser} attention)\n{format_scores(scores)}")
+        plot_pr_curve({f"{normaliser} attention": edges}, truth, out / "pr_curve.png", title=metrics["dataset"])
+        figures["pr_curve"] = out / "pr_curve.png"
+    write_json(metrics, out / "metrics.json")
+    plot_network_heatmap(edges, datamodule.genes, figures["network"], truth, title=f"{metrics['dataset']}: {normaliser}")
+    module.model.diagram.draw(figures["diagram"])
+    module.model.diagram.draw(out / "model_diagram.svg")
+    for logger in loggers:
+        _log_results(logger, metrics, figures)
+    log.info("outputs in %s", out)
+    return metrics
+
+
+def _resume_checkpoint(cfg, out: Path):
+    last = out / "checkpoints" / "last.ckpt"
+    if cfg.resume and last.exists():
+        log.info("resuming from %s", last)
+        return str(last)
+    return None
+
+
+def _log_results(logger, metrics: dict, figures: dict) -> None:
+    numbers = {f"grn/{key}": value for key, value in metrics.items() if isinstance(value, (int, float))}
+    logger.log_metrics(numbers)
+    if hasattr(logger, "log_image"):
+        for key, path in figures.items():
+            logger.log_image(key=f"grn/{key}", images=[str(path)])
+    if hasattr(logger, "experiment") and hasattr(logger.experiment, "summary"):
+        logger.experiment.summary.update(numbers)

@@ -1,0 +1,47 @@
+"""scanpy preprocessing: filter empty cells, normalise, log1p, optional highly-variable genes."""
+import logging
+
+import anndata as ad
+import numpy as np
+import scanpy as sc
+import scipy.sparse as sp
+
+from grn.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def preprocess(adata: ad.AnnData, normalize_total: float | None = None, log1p: bool = True,
+               n_top_genes: int | None = None) -> ad.AnnData:
+    """Return a preprocessed copy. Ground-truth genes are kept even when not highly variable."""
+    adata = adata.copy()
+    totals = np.asarray(adata.X.sum(axis=1)).ravel()
+    if (totals <= 0).all():
+        raise InputError("every cell has zero total expression")
+    if (totals <= 0).any():
+        log.warning("dropping %d cells with zero total expression", int((totals <= 0).sum()))
+        adata = adata[totals > 0].copy()
+    if normalize_total is not None:
+        sc.pp.normalize_total(adata, target_sum=float(normalize_total))
+    if log1p:
+        sc.pp.log1p(adata)
+    if n_top_genes is not None and n_top_genes < adata.n_vars:
+        sc.pp.highly_variable_genes(adata, n_top_genes=int(n_top_genes), flavor="seurat")
+        keep = adata.var["highly_variable"].to_numpy()
+        truth = adata.uns.get("ground_truth")
+        if truth is not None:
+            keep |= adata.var_names.isin(set(truth["Gene1"]) | set(truth["Gene2"]))
+        adata = adata[:, keep].copy()
+    adata.X = adata.X.astype(np.float32) if sp.issparse(adata.X) else np.asarray(adata.X, dtype=np.float32)
+    return adata
+
+
+def gene_standardisation(adata: ad.AnnData) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene mean and standard deviation, computed without densifying a sparse matrix.
+    Constant genes get a deviation of 1 so that they standardise to zero, not NaN."""
+    X = adata.X
+    mean = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
+    mean_sq = np.asarray((X.multiply(X) if sp.issparse(X) else np.square(X)).mean(axis=0), dtype=np.float64).ravel()
+    std = np.sqrt(np.maximum(mean_sq - mean**2, 0.0))
+    std[std < 1e-8] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
