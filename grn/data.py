@@ -29,7 +29,11 @@ def load_beeline(path=None, name=None, root=None) -> ad.AnnData:
         adata.obs[[f"pseudotime_{c}" for c in range(times.shape[1])]] = times.to_numpy(dtype=float)
     truth_file = folder / "refNetwork.csv"
     if truth_file.exists():
-        adata.uns["ground_truth"] = validate_truth(_read_csv(truth_file), adata.var_names, str(truth_file))
+        truth = _read_csv(truth_file)
+        truth_genes = set(truth.get("Gene1", [])) | set(truth.get("Gene2", []))
+        if truth_genes and not truth_genes & set(adata.var_names) and truth_genes <= set(adata.obs_names):
+            raise InputError(f"{folder / 'ExpressionData.csv'}: genes and cells look swapped; expected genes as rows")
+        adata.uns["ground_truth"] = validate_truth(truth, adata.var_names, str(truth_file))
     return adata
 
 

@@ -37,6 +37,8 @@ def edges_from_boolean_rules(path: Path) -> pd.DataFrame:
         if not line or line.startswith("#") or "=" not in line:
             continue
         target, rule = (side.strip() for side in line.split("=", 1))
+        if not rule:  # an input gene: nothing regulates it
+            continue
         # Gene names such as `Pu.1` are not Python identifiers; dots never occur in the operators.
         tree = ast.parse(rule.replace(".", _DOT), mode="eval").body
         for regulator, negated in _literals(tree, False):
