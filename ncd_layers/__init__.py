@@ -1,0 +1,20 @@
+"""Neural circuit diagrams that build, draw and cost a model.
+
+Axes name tensor dimensions; boxes are typed operations; `f >> g` composes, `f @ g` stacks,
+`f.over(axis)` broadcasts. `diagram.module()` lowers to torch (attention to fused kernels),
+`diagram.draw(path)` renders it, `diagram.cost(sizes, hardware)` predicts its FLOPs, bytes and time.
+"""
+from ncd_layers.axes import Axis
+from ncd_layers.boxes import (Add, Contraction, Copy, Dropout, Elementwise, Identity, LayerNorm, Linear, Lookup,
+                              Normalise, Rename, Work, add, copy, identity, normalise, rename)
+from ncd_layers.cost import H100, Cost, CostReport, Hardware, predict_attention_time
+from ncd_layers.diagram import CompositionError, Compose, Diagram, Product
+from ncd_layers.layers import (TransformerAxes, attention_core, mlp, multi_head_attention, residual,
+                               transformer_block)
+from ncd_layers.lowering import LoweredDiagram
+
+__all__ = ["Axis", "Add", "Contraction", "Copy", "Dropout", "Elementwise", "Identity", "LayerNorm", "Linear",
+           "Lookup", "Normalise", "Rename", "Work", "add", "copy", "identity", "normalise", "rename", "H100",
+           "Cost", "CostReport", "Hardware", "predict_attention_time", "CompositionError", "Compose", "Diagram",
+           "Product", "TransformerAxes", "attention_core", "mlp", "multi_head_attention", "residual",
+           "transformer_block", "LoweredDiagram"]
