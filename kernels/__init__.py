@@ -1,0 +1,7 @@
+"""Attention kernels: FlashSign (spherical attention) in Triton, its torch reference, and the
+cell-summed spherical attention map."""
+from kernels.attention_map import spherical_attention_map
+from kernels.flashsign_triton import flashsign
+from kernels.reference import spherical_attention_reference
+
+__all__ = ["flashsign", "spherical_attention_map", "spherical_attention_reference"]

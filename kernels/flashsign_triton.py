@@ -1,0 +1,434 @@
+"""FlashSign: fused spherical attention in Triton, forward and backward.
+
+Spherical attention replaces the SoftMax over keys with an L2 normalisation over keys:
+
+    s_ij = q_i . k_j / sqrt(D),   r_i = sqrt(sum_j s_ij^2 + eps),   O_i = sum_j (s_ij / r_i) v_j
+
+Forward: one program per (query block, batch*head) streams K/V tiles and keeps two accumulators,
+`acc += s V` and `ss += rowsum(s^2)`. There is no exp and no running maximum, so nothing is ever
+rescaled; O = acc / r at the end, and r (fp32, one number per query) is stored for the backward,
+as FlashAttention stores its log-sum-exp.
+
+Backward, with P = s / r, dP = dO V^T and Delta_i = rowsum(dO_i * O_i) = sum_j P_ij dP_ij:
+
+    dS_ij = (dP_ij - Delta_i P_ij) / r_i,   dV = P^T dO,   dQ = dS K / sqrt(D),   dK = dS^T Q / sqrt(D)
+
+It runs as three kernels: a preprocess pass for Delta, a dK/dV kernel that holds a key block and
+streams query blocks, and a dQ kernel that holds a query block and streams key blocks (so no
+atomics). Memory is O(N): nothing of size N x N is stored, forward or backward.
+
+Masking: `key_padding_mask` (B, N) bool, True = real key. A masked key has s_ij = 0, so it adds
+nothing to O or r and receives no gradient; a row without any real key gives O = 0 (r = sqrt(eps)).
+Sequence tails need no padding: out-of-range rows load as zeros, which give s = 0 as well.
+
+Caveats:
+- Scores and sums of squares are fp32, but s is rounded to the input dtype for the s V product
+  (as FlashAttention rounds P): |s| above 65504 overflows in fp16.
+- fp32 inputs use full fp32 dot products ("ieee"), not tf32: exact, and much slower than fp16/bf16.
+- Supported: fp16, bf16, fp32 and head dims 16, 32, 64, 128, 256. Other cases (and CPU tensors
+  unless TRITON_INTERPRET=1 was set before this module was imported) run the torch reference.
+"""
+import math
+import os
+import warnings
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels.reference import spherical_attention_reference
+
+SUPPORTED_HEAD_DIMS = (16, 32, 64, 128, 256)
+SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+# Triton decides at decoration time whether kernels run on the interpreter.
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+
+
+# ----------------------------------------------------------------------------------------------
+# Kernels. Every tensor is addressed by (batch, head, row, feature) strides, so non-contiguous
+# inputs need no copy. R and DELTA are contiguous (B*H, N) fp32; KEEP is the (B, N) key mask as
+# int8 (1 = real key), read only when HAS_MASK.
+# ----------------------------------------------------------------------------------------------
+
+# The interpreter multiplies bf16 operands as raw bits (triton 3.9), so there dots run on fp32
+# upcasts; the products of fp16/bf16 values are exact in fp32, so results match the GPU path.
+_UPCAST_DOTS = tl.constexpr(INTERPRETED)
+
+
+@triton.jit
+def _dot(a, b, acc, PRECISION: tl.constexpr):
+    """a @ b (+ acc) with an fp32 accumulator."""
+    if _UPCAST_DOTS:
+        return tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
+    else:
+        return tl.dot(a, b, acc, input_precision=PRECISION)
+
+
+
+@triton.jit
+def _fwd_kernel(
+    Q, K, V, KEEP, O, R,
+    stride_qb, stride_qh, stride_qn, stride_qd,
+    stride_kb, stride_kh, stride_kn, stride_kd,
+    stride_vb, stride_vh, stride_vn, stride_vd,
+    stride_ob, stride_oh, stride_on, stride_od,
+    stride_mb, stride_mn,
+    H, N, scale, eps,
+    HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    HAS_MASK: tl.constexpr, PRECISION: tl.constexpr,
+):
+    pid_m = tl.program_id(0)
+    pid_bh = tl.program_id(1)
+    b = pid_bh // H
+    h = pid_bh % H
+    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    feats = tl.arange(0, HEAD_DIM)
+    row_ok = rows < N
+
+    q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + feats[None, :] * stride_qd,
+                mask=row_ok[:, None], other=0.0)
+    k_base = K + b * stride_kb + h * stride_kh
+    v_base = V + b * stride_vb + h * stride_vh
+
+    acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
+    sum_sq = tl.zeros([BLOCK_M], dtype=tl.float32)
+    for start_n in range(0, N, BLOCK_N):
+        cols = start_n + tl.arange(0, BLOCK_N)
+        col_ok = cols < N
+        k_t = tl.load(k_base + cols[None, :] * stride_kn + feats[:, None] * stride_kd,
+                      mask=col_ok[None, :], other=0.0)
+        v = tl.load(v_base + cols[:, None] * stride_vn + feats[None, :] * stride_vd,
+                    mask=col_ok[:, None], other=0.0)
+        s = _dot(q, k_t, None, PRECISION) * scale
+        if HAS_MASK:
+            keep = tl.load(KEEP + b * stride_mb + cols * stride_mn, mask=col_ok, other=0)
+            s = tl.where(keep[None, :] != 0, s, 0.0)
+        sum_sq += tl.sum(s * s, axis=1)
+        acc = _dot(s.to(v.dtype), v, acc, PRECISION)
+
+    r = tl.sqrt(sum_sq + eps)
+    out = acc / r[:, None]
+    tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + feats[None, :] * stride_od,
+             out.to(O.dtype.element_ty), mask=row_ok[:, None])
+    tl.store(R + pid_bh * N + rows, r, mask=row_ok)
+
+
+@triton.jit
+def _bwd_delta_kernel(
+    O, DO, DELTA,
+    stride_ob, stride_oh, stride_on, stride_od,
+    stride_gb, stride_gh, stride_gn, stride_gd,
+    H, N,
+    HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr,
+):
+    """Delta_i = rowsum(dO_i * O_i) in fp32."""
+    pid_m = tl.program_id(0)
+    pid_bh = tl.program_id(1)
+    b = pid_bh // H
+    h = pid_bh % H
+    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    feats = tl.arange(0, HEAD_DIM)
+    row_ok = rows < N
+    o = tl.load(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + feats[None, :] * stride_od,
+                mask=row_ok[:, None], other=0.0)
+    do = tl.load(DO + b * stride_gb + h * stride_gh + rows[:, None] * stride_gn + feats[None, :] * stride_gd,
+                 mask=row_ok[:, None], other=0.0)
+    delta = tl.sum(o.to(tl.float32) * do.to(tl.float32), axis=1)
+    tl.store(DELTA + pid_bh * N + rows, delta, mask=row_ok)
+
+
+@triton.jit
+def _bwd_dkdv_kernel(
+    Q, K, V, DO, KEEP, R, DELTA, DK, DV,
+    stride_qb, stride_qh, stride_qn, stride_qd,
+    stride_kb, stride_kh, stride_kn, stride_kd,
+    stride_vb, stride_vh, stride_vn, stride_vd,
+    stride_gb, stride_gh, stride_gn, stride_gd,
+    stride_mb, stride_mn,
+    H, N, scale,
+    HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    HAS_MASK: tl.constexpr, PRECISION: tl.constexpr,
+):
+    """One key block, all query blocks: dV = P^T dO and dK = dS^T Q * scale, in transposed form.
+
+    DK and DV are contiguous (B, H, N, HEAD_DIM). A masked key's rows of dK and dV depend on
+    that key alone, so they are zeroed once at the end instead of masking every tile.
+    """
+    pid_n = tl.program_id(0)
+    pid_bh = tl.program_id(1)
+    b = pid_bh // H
+    h = pid_bh % H
+    cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    feats = tl.arange(0, HEAD_DIM)
+    col_ok = cols < N
+
+    k = tl.load(K + b * stride_kb + h * stride_kh + cols[:, None] * stride_kn + feats[None, :] * stride_kd,
+                mask=col_ok[:, None], other=0.0)
+    v = tl.load(V + b * stride_vb + h * stride_vh + cols[:, None] * stride_vn + feats[None, :] * stride_vd,
+                mask=col_ok[:, None], other=0.0)
+    q_base = Q + b * stride_qb + h * stride_qh
+    do_base = DO + b * stride_gb + h * stride_gh
+
+    dk = tl.zeros([BLOCK_N, HEAD_DIM], dtype=tl.float32)
+    dv = tl.zeros([BLOCK_N, HEAD_DIM], dtype=tl.float32)
+    for start_m in range(0, N, BLOCK_M):
+        rows = start_m + tl.arange(0, BLOCK_M)
+        row_ok = rows < N
+        q_t = tl.load(q_base + rows[None, :] * stride_qn + feats[:, None] * stride_qd,
+                      mask=row_ok[None, :], other=0.0)
+        do = tl.load(do_base + rows[:, None] * stride_gn + feats[None, :] * stride_gd,
+                     mask=row_ok[:, None], other=0.0)
+        inv_r = 1.0 / tl.load(R + pid_bh * N + rows, mask=row_ok, other=1.0)
+        delta = tl.load(DELTA + pid_bh * N + rows, mask=row_ok, other=0.0)
+
+        p_t = _dot(k, q_t, None, PRECISION) * (scale * inv_r[None, :])
+        dv = _dot(p_t.to(do.dtype), do, dv, PRECISION)
+        dp_t = _dot(v, tl.trans(do), None, PRECISION)
+        ds_t = (dp_t - delta[None, :] * p_t) * inv_r[None, :]
+        dk = _dot(ds_t.to(q_t.dtype), tl.trans(q_t), dk, PRECISION)
+
+    if HAS_MASK:
+        keep = tl.load(KEEP + b * stride_mb + cols * stride_mn, mask=col_ok, other=0) != 0
+        dk = tl.where(keep[:, None], dk, 0.0)
+        dv = tl.where(keep[:, None], dv, 0.0)
+    out = pid_bh * N * HEAD_DIM + cols[:, None] * HEAD_DIM + feats[None, :]
+    tl.store(DK + out, (dk * scale).to(DK.dtype.element_ty), mask=col_ok[:, None])
+    tl.store(DV + out, dv.to(DV.dtype.element_ty), mask=col_ok[:, None])
+
+
+@triton.jit
+def _bwd_dq_kernel(
+    Q, K, V, DO, KEEP, R, DELTA, DQ,
+    stride_qb, stride_qh, stride_qn, stride_qd,
+    stride_kb, stride_kh, stride_kn, stride_kd,
+    stride_vb, stride_vh, stride_vn, stride_vd,
+    stride_gb, stride_gh, stride_gn, stride_gd,
+    stride_mb, stride_mn,
+    H, N, scale,
+    HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    HAS_MASK: tl.constexpr, PRECISION: tl.constexpr,
+):
+    """One query block, all key blocks: dQ = dS K * scale. DQ is contiguous (B, H, N, HEAD_DIM)."""
+    pid_m = tl.program_id(0)
+    pid_bh = tl.program_id(1)
+    b = pid_bh // H
+    h = pid_bh % H
+    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    feats = tl.arange(0, HEAD_DIM)
+    row_ok = rows < N
+
+    q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + feats[None, :] * stride_qd,
+                mask=row_ok[:, None], other=0.0)
+    do = tl.load(DO + b * stride_gb + h * stride_gh + rows[:, None] * stride_gn + feats[None, :] * stride_gd,
+                 mask=row_ok[:, None], other=0.0)
+    inv_r = 1.0 / tl.load(R + pid_bh * N + rows, mask=row_ok, other=1.0)
+    delta = tl.load(DELTA + pid_bh * N + rows, mask=row_ok, other=0.0)
+    k_base = K + b * stride_kb + h * stride_kh
+    v_base = V + b * stride_vb + h * stride_vh
+
+    dq = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
+    for start_n in range(0, N, BLOCK_N):
+        cols = start_n + tl.arange(0, BLOCK_N)
+        col_ok = cols < N
+        k_t = tl.load(k_base + cols[None, :] * stride_kn + feats[:, None] * stride_kd,
+                      mask=col_ok[None, :], other=0.0)
+        v_t = tl.load(v_base + cols[None, :] * stride_vn + feats[:, None] * stride_vd,
+                      mask=col_ok[None, :], other=0.0)
+        p = _dot(q, k_t, None, PRECISION) * (scale * inv_r[:, None])
+        dp = _dot(do, v_t, None, PRECISION)
+        ds = (dp - delta[:, None] * p) * inv_r[:, None]
+        if HAS_MASK:
+            keep = tl.load(KEEP + b * stride_mb + cols * stride_mn, mask=col_ok, other=0)
+            ds = tl.where(keep[None, :] != 0, ds, 0.0)
+        dq = _dot(ds.to(k_t.dtype), tl.trans(k_t), dq, PRECISION)
+
+    out = pid_bh * N * HEAD_DIM + rows[:, None] * HEAD_DIM + feats[None, :]
+    tl.store(DQ + out, (dq * scale).to(DQ.dtype.element_ty), mask=row_ok[:, None])
+
+
+# ----------------------------------------------------------------------------------------------
+# Tile configurations. On a GPU each kernel is autotuned over a few candidates, keyed by sequence
+# length, head dim, masking and dtype; candidates that cannot fit in shared memory are pruned
+# first. Under the interpreter one block covers up to 64 rows: fewer programs run faster there.
+# ----------------------------------------------------------------------------------------------
+
+_SMEM_BYTES = 200 * 1024  # a margin under Hopper's 227 KB per block
+
+
+def _configs(shapes):
+    return [triton.Config({"BLOCK_M": m, "BLOCK_N": n}, num_warps=w, num_stages=s) for m, n, w, s in shapes]
+
+
+# (BLOCK_M, BLOCK_N, num_warps, num_stages)
+_FWD_CONFIGS = _configs([(128, 64, 4, 3), (128, 64, 8, 3), (128, 128, 8, 3), (128, 64, 4, 4),
+                         (64, 64, 4, 3), (64, 32, 4, 2), (64, 64, 8, 2)])
+_DKDV_CONFIGS = _configs([(32, 128, 4, 3), (64, 128, 8, 3), (64, 64, 4, 3), (32, 64, 4, 4),
+                          (32, 64, 4, 2), (16, 64, 4, 2)])
+_DQ_CONFIGS = _configs([(128, 32, 4, 3), (128, 64, 8, 3), (64, 64, 4, 3), (64, 32, 4, 4),
+                        (64, 32, 4, 2), (64, 16, 4, 2)])
+
+
+def _fits(streamed_rows, held_rows, stages, head_dim, itemsize):
+    """Held tiles once plus two streamed tiles per pipeline stage, in shared memory."""
+    return (held_rows + 2 * stages * streamed_rows) * head_dim * itemsize <= _SMEM_BYTES
+
+
+def _prune_query_stationary(configs, named_args, **kwargs):
+    head_dim, itemsize = kwargs["HEAD_DIM"], named_args["Q"].element_size()
+    kept = [c for c in configs
+            if _fits(c.kwargs["BLOCK_N"], c.kwargs["BLOCK_M"], c.num_stages, head_dim, itemsize)
+            and (head_dim < 256 or c.kwargs["BLOCK_M"] <= 64)]  # a 128 x 256 fp32 accumulator spills
+    return kept or configs[-1:]
+
+
+def _prune_key_stationary(configs, named_args, **kwargs):
+    head_dim, itemsize = kwargs["HEAD_DIM"], named_args["Q"].element_size()
+    kept = [c for c in configs
+            if _fits(c.kwargs["BLOCK_M"], 2 * c.kwargs["BLOCK_N"], c.num_stages, head_dim, itemsize)
+            and c.kwargs["BLOCK_N"] * head_dim <= 64 * 128]  # two fp32 accumulators in registers
+    return kept or configs[-1:]
+
+
+def _autotuned(kernel, configs, prune):
+    return triton.autotune(configs, key=["N", "HEAD_DIM", "HAS_MASK"],
+                           prune_configs_by={"early_config_prune": prune})(kernel)
+
+
+_fwd_tuned = _autotuned(_fwd_kernel, _FWD_CONFIGS, _prune_query_stationary)
+_dkdv_tuned = _autotuned(_bwd_dkdv_kernel, _DKDV_CONFIGS, _prune_key_stationary)
+_dq_tuned = _autotuned(_bwd_dq_kernel, _DQ_CONFIGS, _prune_query_stationary)
+
+
+def _launch(kernel, tuned, grid_rows, args, n, batch_heads, meta):
+    """Run the autotuned kernel on a GPU, or the plain one with a fixed config when interpreted."""
+    if INTERPRETED:
+        block = min(64, max(16, triton.next_power_of_2(n)))
+        kernel[(triton.cdiv(n, block), batch_heads)](*args, BLOCK_M=block, BLOCK_N=block, **meta)
+    else:
+        tuned[lambda cfg: (triton.cdiv(n, cfg[grid_rows]), batch_heads)](*args, **meta)
+
+
+# ----------------------------------------------------------------------------------------------
+# Launchers
+# ----------------------------------------------------------------------------------------------
+
+
+def _empty(shape, dtype, device):
+    """Every kernel output is allocated here (tests poison it to catch unwritten elements)."""
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
+def _mask_args(key_padding_mask, q):
+    """The mask as an int8 view plus its strides; a dummy pointer when there is no mask."""
+    if key_padding_mask is None:
+        return q, 0, 0
+    keep = key_padding_mask.view(torch.int8)
+    return keep, keep.stride(0), keep.stride(1)
+
+
+def _precision(dtype):
+    return "ieee" if dtype == torch.float32 else "tf32"
+
+
+def _forward(q, k, v, key_padding_mask, eps):
+    batch, heads, n, head_dim = q.shape
+    o = _empty(q.shape, q.dtype, q.device)
+    r = _empty((batch * heads, n), torch.float32, q.device)
+    keep, stride_mb, stride_mn = _mask_args(key_padding_mask, q)
+    args = (q, k, v, keep, o, r, *q.stride(), *k.stride(), *v.stride(), *o.stride(),
+            stride_mb, stride_mn, heads, n, 1.0 / math.sqrt(head_dim), eps)
+    meta = dict(HEAD_DIM=head_dim, HAS_MASK=key_padding_mask is not None, PRECISION=_precision(q.dtype))
+    _launch(_fwd_kernel, _fwd_tuned, "BLOCK_M", args, n, batch * heads, meta)
+    return o, r
+
+
+def _backward(q, k, v, o, r, do, key_padding_mask):
+    batch, heads, n, head_dim = q.shape
+    delta = _empty(r.shape, torch.float32, r.device)
+    block = 64 if head_dim <= 128 else 32
+    _bwd_delta_kernel[(triton.cdiv(n, block), batch * heads)](
+        o, do, delta, *o.stride(), *do.stride(), heads, n, HEAD_DIM=head_dim, BLOCK_M=block)
+
+    dq, dk, dv = (_empty(q.shape, q.dtype, q.device) for _ in range(3))
+    keep, stride_mb, stride_mn = _mask_args(key_padding_mask, q)
+    shared = (*q.stride(), *k.stride(), *v.stride(), *do.stride(), stride_mb, stride_mn,
+              heads, n, 1.0 / math.sqrt(head_dim))
+    meta = dict(HEAD_DIM=head_dim, HAS_MASK=key_padding_mask is not None, PRECISION=_precision(q.dtype))
+    _launch(_bwd_dkdv_kernel, _dkdv_tuned, "BLOCK_N",
+            (q, k, v, do, keep, r, delta, dk, dv, *shared), n, batch * heads, meta)
+    _launch(_bwd_dq_kernel, _dq_tuned, "BLOCK_M",
+            (q, k, v, do, keep, r, delta, dq, *shared), n, batch * heads, meta)
+    return dq, dk, dv
+
+
+# ----------------------------------------------------------------------------------------------
+# Autograd and the public function
+# ----------------------------------------------------------------------------------------------
+
+
+class _FlashSign(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, key_padding_mask, eps):
+        o, r = _forward(q, k, v, key_padding_mask, eps)
+        ctx.save_for_backward(q, k, v, o, r, key_padding_mask)
+        return o
+
+    @staticmethod
+    def backward(ctx, do):
+        q, k, v, o, r, key_padding_mask = ctx.saved_tensors
+        dq, dk, dv = _backward(q, k, v, o, r, do, key_padding_mask)
+        return dq, dk, dv, None, None
+
+
+_warned = set()
+
+
+def _unsupported_reason(q):
+    if q.dtype not in SUPPORTED_DTYPES:
+        return f"dtype {q.dtype}"
+    if q.shape[-1] not in SUPPORTED_HEAD_DIMS:
+        return f"head dim {q.shape[-1]} (supported: {SUPPORTED_HEAD_DIMS})"
+    return None
+
+
+def _check_inputs(q, k, v, key_padding_mask, eps):
+    if q.dim() != 4 or q.shape != k.shape or q.shape != v.shape:
+        raise ValueError(f"q, k, v must share one (B, H, N, D) shape, got {tuple(q.shape)}, "
+                         f"{tuple(k.shape)}, {tuple(v.shape)}")
+    if not (q.dtype == k.dtype == v.dtype) or not q.dtype.is_floating_point:
+        raise TypeError(f"q, k, v must share one floating dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+    if not (q.device == k.device == v.device):
+        raise ValueError(f"q, k, v must be on one device, got {q.device}, {k.device}, {v.device}")
+    if key_padding_mask is not None:
+        if key_padding_mask.dtype != torch.bool:
+            raise TypeError(f"key_padding_mask must be bool (True = real key), got {key_padding_mask.dtype}")
+        if key_padding_mask.shape != (q.shape[0], q.shape[2]):
+            raise ValueError(f"key_padding_mask must have shape (B, N) = {(q.shape[0], q.shape[2])}, "
+                             f"got {tuple(key_padding_mask.shape)}")
+        if key_padding_mask.device != q.device:
+            raise ValueError(f"key_padding_mask is on {key_padding_mask.device}, q on {q.device}")
+    if not eps > 0:
+        raise ValueError(f"eps must be positive (it keeps rows without real keys finite), got {eps}")
+
+
+def flashsign(q, k, v, key_padding_mask=None, eps=1e-6):
+    """Spherical attention O_i = sum_j s_ij v_j / sqrt(sum_j s_ij^2 + eps), s = q k^T / sqrt(D).
+
+    q, k, v: (B, H, N, D) of one dtype (fp16, bf16 or fp32) on one device; any strides.
+    key_padding_mask: optional (B, N) bool, True = real key; masked keys contribute nothing.
+    Returns O, shape (B, H, N, D), dtype of q. Differentiable in q, k and v.
+
+    Dispatch: CUDA tensors run the Triton kernels; CPU tensors run the torch reference, or the
+    Triton interpreter when TRITON_INTERPRET=1 was set before import. Unsupported dtypes or head
+    dims fall back to the reference with a one-time warning.
+    """
+    _check_inputs(q, k, v, key_padding_mask, eps)
+    if not (q.is_cuda or INTERPRETED):
+        return spherical_attention_reference(q, k, v, key_padding_mask, eps)
+    reason = _unsupported_reason(q)
+    if reason is not None:
+        if reason not in _warned:
+            _warned.add(reason)
+            warnings.warn(f"flashsign: no Triton kernel for {reason}; using the torch reference", stacklevel=2)
+        return spherical_attention_reference(q, k, v, key_padding_mask, eps)
+    return _FlashSign.apply(q, k, v, key_padding_mask, eps)

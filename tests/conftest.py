@@ -1,0 +1,21 @@
+"""Shared pytest setup.
+
+Without CUDA, Triton kernels run on Triton's interpreter: TRITON_INTERPRET must be set before any
+kernel module is imported, hence here. Tests marked `gpu` are skipped without CUDA.
+"""
+import os
+
+import pytest
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)

@@ -1,0 +1,205 @@
+"""FlashSign against a float64 torch reference: outputs and the gradients of q, k and v.
+
+On CPU the Triton kernels run on the interpreter at small sizes; tests marked `gpu` repeat the
+comparison at full sizes. Every case draws fresh inputs (seeded by the test's id), and every
+kernel output buffer is poisoned with NaN first, so an element the kernels forget to write fails.
+"""
+import warnings
+import zlib
+
+import pytest
+import torch
+
+import kernels.flashsign_triton as fs
+from kernels import flashsign, spherical_attention_reference
+
+# ||out - ref|| / ||ref|| bounds against float64 (METHOD.md): fp32 (full-precision dots) far under
+# 1e-3; fp16 carries 3 more mantissa bits than bf16; bf16 between 1e-3 and 1e-2.
+TOLERANCE = {torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1e-2}
+DTYPES = list(TOLERANCE)
+
+
+@pytest.fixture(autouse=True)
+def fresh_seed(request):
+    torch.manual_seed(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture(autouse=True)
+def poisoned_outputs(monkeypatch):
+    def poisoned(shape, dtype, device):
+        return torch.full(shape, float("nan"), dtype=dtype, device=device)
+
+    monkeypatch.setattr(fs, "_empty", poisoned)
+
+
+def relative_error(actual, expected):
+    return ((actual.double() - expected).norm() / expected.norm()).item()
+
+
+def make_inputs(shape, dtype, device, layout="contiguous", scale=1.0):
+    """q, k, v of `shape` (B, H, N, D): contiguous, (B, N, H, D) storage seen through a
+    transpose, or every other feature of a twice-as-wide tensor."""
+    batch, heads, n, head_dim = shape
+
+    def one():
+        if layout == "contiguous":
+            x = torch.randn(shape, device=device)
+        elif layout == "transposed":
+            x = torch.randn(batch, n, heads, head_dim, device=device).transpose(1, 2)
+        elif layout == "strided":
+            x = torch.randn(batch, heads, n, 2 * head_dim, device=device)[..., ::2]
+        return (x * scale).to(dtype).requires_grad_()
+
+    return one(), one(), one()
+
+
+def make_mask(batch, n, device, kind):
+    if kind is None:
+        return None
+    mask = torch.rand(batch, n, device=device) > 0.3
+    mask[:, 0] = True
+    if kind == "empty_cell":
+        mask[-1] = False
+    elif kind == "transposed":
+        mask = mask.t().contiguous().t()
+    return mask
+
+
+def check_against_float64(shape, dtype, device, mask_kind=None, layout="contiguous", scale=1.0):
+    q, k, v = make_inputs(shape, dtype, device, layout, scale)
+    mask = make_mask(shape[0], shape[2], device, mask_kind)
+    out = flashsign(q, k, v, key_padding_mask=mask)
+    grad_out = torch.randn_like(out)
+    out.backward(grad_out)
+
+    q64, k64, v64 = (x.detach().double().requires_grad_() for x in (q, k, v))
+    expected = spherical_attention_reference(q64, k64, v64, key_padding_mask=mask)
+    expected.backward(grad_out.double())
+
+    assert out.dtype == dtype and out.shape == shape
+    tol = TOLERANCE[dtype]
+    for name, actual, ref in [("out", out, expected), ("dq", q.grad, q64.grad),
+                              ("dk", k.grad, k64.grad), ("dv", v.grad, v64.grad)]:
+        assert torch.isfinite(actual).all(), f"{name} has non-finite (unwritten?) elements"
+        err = relative_error(actual, ref)
+        assert err < tol, f"{name}: relative error {err:.2e} over {tol:.0e}"
+    return out, (q, k, v), mask
+
+
+# ---------------------------------------------------------------------------------- CPU (small)
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("n, head_dim", [(16, 16), (37, 16), (64, 32), (70, 64), (33, 128), (20, 256)])
+@pytest.mark.parametrize("mask_kind", [None, "random"])
+def test_matches_float64_reference(dtype, n, head_dim, mask_kind):
+    check_against_float64((2, 2, n, head_dim), dtype, "cpu", mask_kind)
+
+
+@pytest.mark.parametrize("layout", ["transposed", "strided"])
+def test_non_contiguous_inputs(layout):
+    check_against_float64((2, 3, 45, 32), torch.float16, "cpu", "transposed", layout)
+
+
+def test_fully_masked_cell_gives_zeros_and_no_gradient():
+    out, (q, k, v), _ = check_against_float64((2, 2, 29, 16), torch.float32, "cpu", "empty_cell")
+    assert torch.count_nonzero(out[-1]) == 0
+    for x in (q, k, v):
+        assert torch.count_nonzero(x.grad[-1]) == 0
+
+
+def test_fp16_of_large_magnitude_does_not_overflow():
+    # |s| reaches ~1e4, so sum_j s_ij^2 is far beyond fp16's 65504.
+    check_against_float64((1, 2, 50, 64), torch.float16, "cpu", "random", scale=12.0)
+
+
+def test_masked_keys_equal_dropping_them():
+    q, k, v = make_inputs((1, 2, 40, 16), torch.float32, "cpu")
+    mask = torch.rand(1, 40) > 0.5
+    real = mask[0].nonzero().squeeze(1)
+    garbage = ~mask[:, None, :, None]
+    full = flashsign(q, k.detach().masked_fill(garbage, 1e4), v.detach().masked_fill(garbage, -1e4),
+                     key_padding_mask=mask)
+    dropped = flashsign(q[:, :, real], k[:, :, real], v[:, :, real])
+    torch.testing.assert_close(full[:, :, real], dropped, rtol=1e-5, atol=1e-6)
+
+
+def test_unsupported_head_dim_falls_back_with_one_warning(monkeypatch):
+    monkeypatch.setattr(fs, "_warned", set())
+    q, k, v = make_inputs((1, 2, 10, 24), torch.float32, "cpu")
+    with pytest.warns(UserWarning, match="head dim 24"):
+        out = flashsign(q, k, v)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        flashsign(q, k, v)
+    torch.testing.assert_close(out, spherical_attention_reference(q, k, v))
+
+
+def test_cpu_without_interpreter_takes_the_reference(monkeypatch):
+    monkeypatch.setattr(fs, "INTERPRETED", False)
+    monkeypatch.setattr(fs._FlashSign, "apply", None)  # any use of the kernels would fail
+    q, k, v = make_inputs((1, 1, 9, 16), torch.float32, "cpu")
+    torch.testing.assert_close(flashsign(q, k, v), spherical_attention_reference(q, k, v))
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (dict(k=torch.zeros(1, 2, 8, 16)), ValueError, "shape"),
+    (dict(v=torch.zeros(1, 2, 9, 16, dtype=torch.float16)), TypeError, "dtype"),
+    (dict(key_padding_mask=torch.ones(1, 9)), TypeError, "bool"),
+    (dict(key_padding_mask=torch.ones(2, 9, dtype=torch.bool)), ValueError, r"\(B, N\)"),
+    (dict(eps=0.0), ValueError, "eps"),
+])
+def test_bad_input_is_named(bad, error, match):
+    args = dict(q=torch.zeros(1, 2, 9, 16), k=torch.zeros(1, 2, 9, 16), v=torch.zeros(1, 2, 9, 16))
+    with pytest.raises(error, match=match):
+        flashsign(**{**args, **bad})
+
+
+def test_reference_gradcheck():
+    q, k, v = (torch.randn(1, 2, 6, 4, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    mask = torch.tensor([[True, False, True, True, False, True]])
+    assert torch.autograd.gradcheck(lambda *x: spherical_attention_reference(*x, key_padding_mask=mask),
+                                    (q, k, v))
+
+
+def test_reference_on_hand_computed_case():
+    # One query, two keys with scores 3 and -4 (D = 1): weights (3, -4) / 5.
+    q = torch.tensor([[[[1.0]]]]).expand(1, 1, 2, 1)
+    k = torch.tensor([[[[3.0], [-4.0]]]])
+    v = torch.tensor([[[[10.0], [1.0]]]])
+    out = spherical_attention_reference(q, k, v, eps=1e-12)
+    torch.testing.assert_close(out, torch.full((1, 1, 2, 1), (30.0 - 4.0) / 5.0))
+
+
+# ---------------------------------------------------------------------------------- GPU (full)
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("mask_kind", [None, "empty_cell"])
+def test_gpu_matches_float64_reference(dtype, mask_kind):
+    check_against_float64((2, 4, 1531, 64), dtype, "cuda", mask_kind)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", [(2, 4, 1000, 16), (2, 4, 1000, 32), (2, 4, 2077, 128), (1, 4, 1500, 256),
+                                   (1, 4, 4096, 64), (64, 4, 2048, 16)])
+def test_gpu_head_dims_and_sizes(shape):
+    check_against_float64(shape, torch.bfloat16, "cuda", "random")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("layout", ["transposed", "strided"])
+def test_gpu_non_contiguous_inputs(layout):
+    check_against_float64((2, 4, 1000, 64), torch.float16, "cuda", "transposed", layout)
+
+
+@pytest.mark.gpu
+def test_gpu_memory_stays_linear_in_n():
+    n = 16384
+    q, k, v = make_inputs((1, 2, n, 64), torch.bfloat16, "cuda")
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    flashsign(q, k, v).backward(torch.randn_like(q))
+    torch.cuda.synchronize()
+    extra = torch.cuda.max_memory_allocated() - before
+    assert extra < n * n * 2 / 8, f"{extra} bytes beyond the inputs: an N x N buffer?"
