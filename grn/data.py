@@ -1,5 +1,7 @@
 """Loaders: every source becomes an AnnData (cells x genes) with its ground truth, when known,
 in `adata.uns["ground_truth"]` (a `Gene1, Gene2, Type` table, regulator -> target)."""
+import tempfile
+import warnings
 from pathlib import Path
 
 import anndata as ad
@@ -72,12 +74,27 @@ def load_h5ad(path, layer=None, gene_column=None, counts=False) -> ad.AnnData:
 
 def load_krumsiek11() -> ad.AnnData:
     """scanpy's shipped myeloid-progenitor simulation; its ground truth is the Boolean model it ran."""
-    adata = sc.datasets.krumsiek11()
-    adata.obs_names_make_unique()
-    # Simulated concentrations carry tiny negative noise (~1e-3); zero is their physical floor.
-    adata.X = np.clip(np.asarray(adata.X, dtype=np.float32), 0.0, None)
-    data = ad.AnnData(X=adata.X, obs=adata.obs[["cell_type"]].copy(), var=pd.DataFrame(index=adata.var_names))
-    data.uns["name"] = "krumsiek11"
+    with warnings.catch_warnings():  # its cell names repeat; ours are made unique below
+        warnings.filterwarnings("ignore", message="Observation names are not unique")
+        adata = sc.datasets.krumsiek11()
+    return _krumsiek11_with_truth(adata, "krumsiek11", obs=adata.obs[["cell_type"]].copy())
+
+
+def simulate_krumsiek11(seed: int = 0, n_realizations: int = 5) -> ad.AnnData:
+    """More cells from the same model with scanpy's simulator (offline), one seed per replicate."""
+    with tempfile.TemporaryDirectory() as scratch, sc.settings.verbosity.override("error"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Observation names are not unique")
+        adata = sc.tl.sim("krumsiek11", params_file=True, branching=False, nrRealizations=n_realizations,
+                          seed=seed, writedir=scratch)
+    return _krumsiek11_with_truth(adata, f"krumsiek11_sim_{seed}", obs=None)
+
+
+def _krumsiek11_with_truth(adata, name, obs) -> ad.AnnData:
+    # Simulated concentrations carry tiny negative noise (~1e-2); zero is their physical floor.
+    values = np.clip(np.asarray(adata.X, dtype=np.float32), 0.0, None)
+    data = ad.AnnData(X=values, obs=obs, var=pd.DataFrame(index=adata.var_names))
+    data.obs_names = [f"cell{i}" for i in range(data.n_obs)]
+    data.uns["name"] = name
     truth = edges_from_boolean_rules(SCANPY_MODELS / "krumsiek11.txt")
     data.uns["ground_truth"] = validate_truth(truth, data.var_names, "scanpy krumsiek11 rules")
     return data
