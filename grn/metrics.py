@@ -56,9 +56,12 @@ def score_network(predicted: pd.DataFrame, truth: pd.DataFrame, genes: Sequence[
     }
 
 
-def candidate_scores(predicted: pd.DataFrame, truth: pd.DataFrame, genes: Sequence[str] | None = None):
+def candidate_scores(
+    predicted: pd.DataFrame, truth: pd.DataFrame, genes: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The aligned universe as arrays: is-true-edge (bool), score |weight| (0 if unpredicted), and the
-    predicted sign (+1, -1, or 0 if unpredicted), one entry per candidate pair."""
+    predicted sign (+1, -1, or 0 if unpredicted), one entry per candidate pair, regulator-major in
+    gene order (sorted names, or the order of `genes`)."""
     universe = _universe(predicted, truth, genes)
     return universe["true"].to_numpy(), universe["score"].to_numpy(), universe["sign"].to_numpy()
 
