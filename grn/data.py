@@ -77,7 +77,9 @@ def load_krumsiek11() -> ad.AnnData:
     with warnings.catch_warnings():  # its cell names repeat; ours are made unique below
         warnings.filterwarnings("ignore", message="Observation names are not unique")
         adata = sc.datasets.krumsiek11()
-    return _krumsiek11_with_truth(adata, "krumsiek11", obs=adata.obs[["cell_type"]].copy())
+    data = _krumsiek11_with_truth(adata, "krumsiek11")
+    data.obs["cell_type"] = adata.obs["cell_type"].to_numpy()
+    return data
 
 
 def simulate_krumsiek11(seed: int = 0, n_realizations: int = 5) -> ad.AnnData:
@@ -86,14 +88,14 @@ def simulate_krumsiek11(seed: int = 0, n_realizations: int = 5) -> ad.AnnData:
         warnings.filterwarnings("ignore", message="Observation names are not unique")
         adata = sc.tl.sim("krumsiek11", params_file=True, branching=False, nrRealizations=n_realizations,
                           seed=seed, writedir=scratch)
-    return _krumsiek11_with_truth(adata, f"krumsiek11_sim_{seed}", obs=None)
+    return _krumsiek11_with_truth(adata, f"krumsiek11_sim_{seed}")
 
 
-def _krumsiek11_with_truth(adata, name, obs) -> ad.AnnData:
+def _krumsiek11_with_truth(adata, name) -> ad.AnnData:
     # Simulated concentrations carry tiny negative noise (~1e-2); zero is their physical floor.
     values = np.clip(np.asarray(adata.X, dtype=np.float32), 0.0, None)
+    obs = pd.DataFrame(index=[f"cell{i}" for i in range(len(values))])
     data = ad.AnnData(X=values, obs=obs, var=pd.DataFrame(index=adata.var_names))
-    data.obs_names = [f"cell{i}" for i in range(data.n_obs)]
     data.uns["name"] = name
     truth = edges_from_boolean_rules(SCANPY_MODELS / "krumsiek11.txt")
     data.uns["ground_truth"] = validate_truth(truth, data.var_names, "scanpy krumsiek11 rules")
