@@ -303,7 +303,8 @@ class Normaliser(nn.Module):
         if self.kind == "l2":
             if keep is not None:
                 s = s.masked_fill(~keep, 0.0)
-            r = torch.sqrt(s.float().square().sum(-1, keepdim=True) + self.eps)
+            wide = s.to(torch.promote_types(s.dtype, torch.float32))  # sum squares in at least fp32
+            r = torch.sqrt(wide.square().sum(-1, keepdim=True) + self.eps)
             return (s / r).to(s.dtype)
         if keep is None:
             return s.softmax(-1)
@@ -328,10 +329,6 @@ class Normalise(Box):
             raise ValueError(f"unknown normaliser {self.kind!r}; allowed: {sorted(NORMALISERS)}")
         object.__setattr__(self, "own_inputs", ((self.axis,),))
         object.__setattr__(self, "own_outputs", ((self.axis,),))
-
-    @property
-    def label(self):
-        return f"{NORMALISERS[self.kind]}_{self.axis.name}"
 
     def lower(self):
         return Normaliser(self.kind, self.eps)
