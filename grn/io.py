@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def atomic_write(path, write) -> Path:
     """Call `write(temporary_path)` and move the result to `path` in one rename."""
@@ -14,6 +17,7 @@ def atomic_write(path, write) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
+    os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes it private; outputs get the usual mode
     try:
         write(temporary)
         os.replace(temporary, path)

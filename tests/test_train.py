@@ -9,6 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 from grn.pipeline import train_and_read_out
+from wandb_records import logged_config, logged_values
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
@@ -61,10 +62,10 @@ def test_short_run_writes_checkpoint_plots_and_offline_wandb_run(tmp_path):
     for name in ("network.csv", "metrics.json", "checkpoints/last.ckpt", "pr_curve.png", "network_heatmap.png",
                  "model_diagram.png", "model_diagram.svg"):
         assert (tmp_path / name).stat().st_size > 0, name
-    runs = list((tmp_path / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1
-    summary = json.loads((runs[0] / "files" / "wandb-summary.json").read_text())
-    assert summary["grn/auprc_ratio"] == pytest.approx(metrics["auprc_ratio"])
-    assert "train/loss" in summary
-    config = (runs[0] / "files" / "config.yaml").read_text()
-    assert "normaliser" in config
+    run_files = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(run_files) == 1
+    logged = logged_values(run_files[0])
+    assert logged["grn/auprc_ratio"] == pytest.approx(metrics["auprc_ratio"])
+    assert logged["grn/epr"] == pytest.approx(metrics["epr"])
+    assert "train/loss" in logged and "val/loss" in logged
+    assert logged_config(run_files[0])["model"]["attention"]["normaliser"] == "l2"
