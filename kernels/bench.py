@@ -1,0 +1,205 @@
+"""Kernel throughput: FlashSign against naive torch spherical attention and every SDPA backend.
+
+    python -m kernels.bench [--dtypes bf16 fp16] [--markdown kernels/BENCHMARKS.md] [--json PATH]
+
+All methods run in one process on one GPU, forward, backward and forward+backward, timed with
+triton.testing.do_bench (median) on fresh random inputs per method. Attention FLOPs are
+4*B*H*N^2*D forward and 2.5x that backward. Ratios are the fastest SoftMax backend's time over
+each method's time (above 1 = faster). The ceiling is a measured bf16 8192^3 matrix product.
+Results go to W&B (offline unless WANDB_MODE says otherwise; skipped if wandb is absent).
+"""
+import argparse
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import torch
+import torch.nn.functional as F
+import triton
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from kernels.flashsign_triton import flashsign
+from kernels.reference import spherical_attention_reference
+
+# (B, H, N, D). The last is the GRN model's own: 64 cells a batch, 4 heads, 2048 genes, head dim 16.
+SHAPES = [(4, 16, 1024, 64), (4, 16, 4096, 64), (2, 16, 8192, 64), (4, 16, 4096, 128),
+          (1, 16, 16384, 128), (64, 4, 2048, 16)]
+GRN_SHAPE = (64, 4, 2048, 16)
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+SDPA_BACKENDS = ["FLASH_ATTENTION", "CUDNN_ATTENTION", "EFFICIENT_ATTENTION"]
+PASSES = {"fwd": 1.0, "bwd": 2.5, "fwd+bwd": 3.5}  # FLOPs as multiples of 4*B*H*N^2*D
+
+
+def methods():
+    """name -> (attention function, context it runs in)."""
+    table = {"flashsign": (flashsign, contextlib.nullcontext),
+             "torch spherical": (spherical_attention_reference, contextlib.nullcontext)}
+    for backend in SDPA_BACKENDS:
+        table[f"sdpa {backend}"] = (F.scaled_dot_product_attention,
+                                    lambda b=backend: sdpa_kernel([getattr(SDPBackend, b)]))
+    return table
+
+
+def time_passes(attend, shape, dtype):
+    """Median milliseconds of each pass and peak extra memory (MiB) of one forward+backward."""
+    q, k, v = (torch.randn(shape, device="cuda", dtype=dtype, requires_grad=True) for _ in range(3))
+    grad_out = torch.randn(shape, device="cuda", dtype=dtype)
+    inputs = [q, k, v]
+
+    def fwd():
+        return attend(q, k, v)
+
+    def fwd_bwd():
+        fwd().backward(grad_out)
+
+    fwd_bwd()  # compile / autotune / pick kernels outside the timings
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    fwd_bwd()
+    torch.cuda.synchronize()
+    peak_mib = (torch.cuda.max_memory_allocated() - base) / 2**20
+
+    ms = {"fwd": triton.testing.do_bench(fwd, return_mode="median")}
+    out = fwd()
+    ms["bwd"] = triton.testing.do_bench(lambda: out.backward(grad_out, retain_graph=True),
+                                        grad_to_none=inputs, return_mode="median")
+    del out
+    ms["fwd+bwd"] = triton.testing.do_bench(fwd_bwd, grad_to_none=inputs, return_mode="median")
+    return ms, peak_mib
+
+
+def gemm_tflops():
+    a, b = (torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+    return 2 * 8192**3 / triton.testing.do_bench(lambda: a @ b, return_mode="median") * 1e-9
+
+
+def run(dtype_names):
+    rows = []
+    for dtype_name in dtype_names:
+        for shape in SHAPES:
+            batch, heads, n, head_dim = shape
+            flops = 4 * batch * heads * n * n * head_dim
+            for name, (attend, context) in methods().items():
+                row = dict(dtype=dtype_name, shape=list(shape), method=name)
+                try:
+                    with context():
+                        ms, peak = time_passes(attend, shape, DTYPES[dtype_name])
+                    row.update(peak_mib=round(peak, 1), status="ok")
+                    for p, factor in PASSES.items():
+                        row[f"{p} ms"] = round(ms[p], 4)
+                        row[f"{p} TFLOP/s"] = round(factor * flops / ms[p] * 1e-9, 1)
+                except torch.cuda.OutOfMemoryError:
+                    row["status"] = "out of memory"
+                except RuntimeError as err:  # a backend that does not take this case
+                    row["status"] = f"unavailable: {str(err).splitlines()[0][:80]}"
+                torch.cuda.empty_cache()
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    add_ratios(rows)
+    return rows
+
+
+def add_ratios(rows):
+    """Each method's speed relative to the fastest SDPA backend at the same shape and dtype."""
+    for row in rows:
+        peers = [r for r in rows if r["shape"] == row["shape"] and r["dtype"] == row["dtype"]
+                 and r["method"].startswith("sdpa") and r["status"] == "ok"]
+        if row["status"] != "ok" or not peers:
+            continue
+        for p in PASSES:
+            best = min(peers, key=lambda r: r[f"{p} ms"])
+            row[f"{p} vs best sdpa"] = round(best[f"{p} ms"] / row[f"{p} ms"], 3)
+            row[f"{p} best sdpa"] = best["method"].removeprefix("sdpa ")
+
+
+def environment(gemm):
+    try:
+        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        driver = "unknown"
+    return {"device": torch.cuda.get_device_name(), "driver": driver, "torch": torch.__version__,
+            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(), "triton": triton.__version__,
+            "python": platform.python_version(), "command": " ".join(["python -m kernels.bench"] + sys.argv[1:]),
+            "bf16 GEMM TFLOP/s (8192^3, measured)": round(gemm, 1)}
+
+
+def done_criteria(rows):
+    """The issue's targets, checked on the FlashSign rows: (criterion, measured, met)."""
+    checks = []
+    for row in (r for r in rows if r["method"] == "flashsign" and "fwd vs best sdpa" in r):
+        shape, head_dim, n = tuple(row["shape"]), row["shape"][3], row["shape"][2]
+        tag = f"{row['dtype']} {shape}"
+        if head_dim in (64, 128):
+            need = 1.25 if head_dim == 64 else 1.1
+            checks.append((f"fwd >= {need}x {tag}", row["fwd vs best sdpa"], row["fwd vs best sdpa"] >= need))
+        need = 1.2 if n == 1024 else 1.0
+        checks.append((f"bwd >= {need}x {tag}", row["bwd vs best sdpa"], row["bwd vs best sdpa"] >= need))
+        checks.append((f"fwd+bwd >= 1.1x {tag}", row["fwd+bwd vs best sdpa"], row["fwd+bwd vs best sdpa"] >= 1.1))
+    return checks
+
+
+def markdown(rows, env):
+    lines = ["# FlashSign benchmark", "", "Produced by `kernels/bench.py`; do not edit by hand.", ""]
+    lines += [f"- {key}: {value}" for key, value in env.items()]
+    lines += [f"- shapes are (B, H, N, D); {GRN_SHAPE} is the GRN model's own (64 cells a batch, "
+              "4 heads, 2048 genes, head dim 16)",
+              "- TFLOP/s count 4*B*H*N^2*D forward, 2.5x backward; x = fastest SDPA backend's time / this "
+              "method's time (above 1 = faster); peak = extra memory of one forward+backward", ""]
+    header = ["dtype", "shape", "method"] + [f"{p} TFLOP/s (x)" for p in PASSES] + ["peak MiB"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        cells = [r["dtype"], str(tuple(r["shape"])), r["method"]]
+        if r["status"] == "ok":
+            cells += [f"{r[f'{p} TFLOP/s']} ({r.get(f'{p} vs best sdpa', '-')})" for p in PASSES]
+            cells += [str(r["peak_mib"])]
+        else:
+            cells += [r["status"]] + [""] * len(PASSES)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## The issue's targets (FlashSign / fastest SDPA backend)", "",
+              "| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {name} | {value:.3f} | {'yes' if met else 'NO'} |" for name, value, met in done_criteria(rows)]
+    return "\n".join(lines) + "\n"
+
+
+def log_to_wandb(rows, env):
+    os.environ.setdefault("WANDB_MODE", "offline")  # never the network unless the user chose it
+    try:
+        import wandb
+    except ImportError:
+        print("wandb is not installed: results not logged to W&B")
+        return
+    columns = sorted({key for row in rows for key in row})
+    run = wandb.init(project="flashsign-grn", job_type="kernel-bench", config=env)
+    run.log({"kernel_bench": wandb.Table(columns=columns, data=[[str(r.get(c, "")) for c in columns] for r in rows])})
+    run.finish()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=list(DTYPES))
+    parser.add_argument("--markdown", help="write the results table here")
+    parser.add_argument("--json", help="write the raw rows and environment here")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("kernels.bench needs a CUDA GPU")
+
+    env = environment(gemm_tflops())
+    rows = run(args.dtypes)
+    report = markdown(rows, env)
+    print(report)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(report)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"environment": env, "rows": rows}, f, indent=1)
+    log_to_wandb(rows, env)
+
+
+if __name__ == "__main__":
+    main()
