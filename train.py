@@ -2,6 +2,8 @@
 import logging
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from grn.errors import InputError
@@ -11,17 +13,25 @@ log = logging.getLogger(__name__)
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    import wandb
+
     from grn.pipeline import train_and_read_out  # after Hydra parsed the command line: fast --help
 
+    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         metrics = train_and_read_out(cfg)
-    except InputError as error:
-        log.error("%s", error)
-        raise SystemExit(f"error: {error}") from None
-    finally:
-        import wandb
-
-        wandb.finish()
+    except Exception as error:
+        wandb.finish(exit_code=1)  # the W&B run is closed and marked failed, whatever happened
+        bad_input = isinstance(error, InputError)
+        if bad_input:
+            log.error("%s", error)
+        if in_sweep:  # one failing job must not stop the others
+            log.log(logging.ERROR, "job failed, the sweep goes on", exc_info=not bad_input)
+            return None
+        if bad_input:
+            raise SystemExit(f"error: {error}") from None
+        raise
+    wandb.finish()
     return metrics.get("auprc_ratio")
 
 

@@ -7,7 +7,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from grn.datamodule import ExpressionDataModule
-from grn.io import write_json, write_ranked_edges
+from grn.errors import InputError
+from grn.io import atomic_write, write_json, write_ranked_edges
 from grn.lit_module import GRNModule
 from grn.metrics import format_scores, score_network
 from grn.plots import plot_network_heatmap, plot_pr_curve
@@ -25,14 +26,20 @@ def train_and_read_out(cfg: DictConfig) -> dict:
     datamodule = ExpressionDataModule(adata, seed=cfg.seed, **cfg.data.loader)
     model_options = {key: value for key, value in cfg.model.items() if key != "attention"}
     normaliser = cfg.model.attention.normaliser
-    module = GRNModule(n_genes=datamodule.n_genes, normaliser=normaliser, **model_options)
+    try:
+        module = GRNModule(n_genes=datamodule.n_genes, normaliser=normaliser, **model_options)
+    except ValueError as error:
+        raise InputError(f"model config: {error}") from error
 
-    loggers = [instantiate(options) for options in (cfg.get("logger") or {}).values()]
+    resume_from = _resume_checkpoint(cfg, out)
+    loggers = _loggers(cfg, out, resuming=resume_from is not None)
     callbacks = [instantiate(options) for options in (cfg.get("callbacks") or {}).values()]
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer.fit(module, datamodule, ckpt_path=_resume_checkpoint(cfg, out))
+    trainer.fit(module, datamodule, ckpt_path=resume_from)
+    if not trainer.fast_dev_run:
+        trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")  # the periodic one may predate the last steps
     if not trainer.is_global_zero:
         return {}
 
@@ -67,6 +74,22 @@ def _resume_checkpoint(cfg, out: Path):
         log.info("resuming from %s", last)
         return str(last)
     return None
+
+
+def _loggers(cfg, out: Path, resuming: bool) -> list:
+    """Instantiate the configured loggers; a resumed run continues its own W&B run, not a new one."""
+    id_file = out / "wandb_run_id.txt"
+    loggers = []
+    for options in (cfg.get("logger") or {}).values():
+        is_wandb = options.get("_target_", "").endswith("WandbLogger")
+        if is_wandb and resuming and id_file.exists():
+            logger = instantiate(options, id=id_file.read_text().strip(), resume="allow")
+        else:
+            logger = instantiate(options)
+        if is_wandb:
+            atomic_write(id_file, lambda tmp, run_id=logger.experiment.id: Path(tmp).write_text(run_id))
+        loggers.append(logger)
+    return loggers
 
 
 def _log_results(logger, metrics: dict, figures: dict) -> None:
