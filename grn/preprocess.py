@@ -1,4 +1,4 @@
-"""scanpy preprocessing: filter empty cells, normalise, log1p, optional highly-variable genes."""
+"""scanpy preprocessing: QC filters, normalise, log1p, optional highly-variable genes."""
 import logging
 
 import anndata as ad
@@ -12,9 +12,24 @@ log = logging.getLogger(__name__)
 
 
 def preprocess(adata: ad.AnnData, normalize_total: float | None = None, log1p: bool = True,
-               n_top_genes: int | None = None) -> ad.AnnData:
-    """Return a preprocessed copy. Ground-truth genes are kept even when not highly variable."""
+               n_top_genes: int | None = None, min_genes: int | None = None,
+               min_cells: int | None = None) -> ad.AnnData:
+    """Return a preprocessed copy. QC first: cells expressing fewer than `min_genes` genes and genes
+    expressed in fewer than `min_cells` cells are dropped. Ground-truth genes are kept through the gene
+    filter and the highly-variable selection."""
     adata = adata.copy()
+    truth = adata.uns.get("ground_truth")
+    truth_genes = adata.var_names.isin(set(truth["Gene1"]) | set(truth["Gene2"]) if truth is not None else ())
+    if min_genes:
+        adata = adata[sc.pp.filter_cells(adata, min_genes=int(min_genes), inplace=False)[0]].copy()
+        if adata.n_obs == 0:
+            raise InputError(f"no cell expresses at least min_genes={min_genes} genes")
+    if min_cells:
+        keep = sc.pp.filter_genes(adata, min_cells=int(min_cells), inplace=False)[0] | truth_genes
+        truth_genes = truth_genes[keep]
+        adata = adata[:, keep].copy()
+        if adata.n_vars == 0:
+            raise InputError(f"no gene is expressed in at least min_cells={min_cells} cells")
     totals = np.asarray(adata.X.sum(axis=1)).ravel()
     if (totals <= 0).all():
         raise InputError("every cell has zero total expression")
@@ -27,11 +42,7 @@ def preprocess(adata: ad.AnnData, normalize_total: float | None = None, log1p: b
         sc.pp.log1p(adata)
     if n_top_genes is not None and n_top_genes < adata.n_vars:
         sc.pp.highly_variable_genes(adata, n_top_genes=int(n_top_genes), flavor="seurat")
-        keep = adata.var["highly_variable"].to_numpy()
-        truth = adata.uns.get("ground_truth")
-        if truth is not None:
-            keep |= adata.var_names.isin(set(truth["Gene1"]) | set(truth["Gene2"]))
-        adata = adata[:, keep].copy()
+        adata = adata[:, adata.var["highly_variable"].to_numpy() | truth_genes].copy()
     adata.X = adata.X.astype(np.float32) if sp.issparse(adata.X) else np.asarray(adata.X, dtype=np.float32)
     return adata
 
