@@ -303,9 +303,10 @@ class Normaliser(nn.Module):
         if self.kind == "l2":
             if keep is not None:
                 s = s.masked_fill(~keep, 0.0)
-            wide = s.to(torch.promote_types(s.dtype, torch.float32))  # sum squares in at least fp32
-            r = torch.sqrt(wide.square().sum(-1, keepdim=True) + self.eps)
-            return (s / r).to(s.dtype)
+            # One reduction (in at least fp32) and one scaling pass over the scores.
+            norm = torch.linalg.vector_norm(s, dim=-1, keepdim=True,
+                                            dtype=torch.promote_types(s.dtype, torch.float32))
+            return s * torch.rsqrt(norm.square() + self.eps).to(s.dtype)
         if keep is None:
             return s.softmax(-1)
         # A finite fill keeps rows with no real key finite (also in backward); they are zeroed after.

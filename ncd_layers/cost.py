@@ -3,9 +3,11 @@
 In the spirit of "FlashAttention on a Napkin" (Abbott & Zardini): every wire that crosses between
 kernels lives in HBM, so each lowered op reads its input wires and parameters from HBM and writes its
 output wire back. Unfused, every box is its own kernel; fused, the attention pattern is one kernel
-whose score and weight wires stay on chip. Each kernel takes the slowest of its resources (perfect
-overlap, a lower bound): tensor-core FLOPs, other FLOPs, special-function calls (exp, rsqrt, erf) and
-HBM bytes; kernels run one after another.
+whose score and weight wires stay on chip. A kernel's compute time adds its tensor-core FLOPs, other
+FLOPs and special-function calls (exp, rsqrt, erf), each at its unit's rate: the same warps issue all
+three, as in FlashAttention-2 (FlashAttention-3's ping-pong scheduling overlaps the exp with the matrix
+products, which this model does not credit). Loads overlap compute, so a kernel takes the larger of its
+compute time and its HBM time; kernels run one after another.
 """
 from __future__ import annotations
 
@@ -63,8 +65,9 @@ def _box_cost(box, sizes, hardware, bytes_per_element) -> Cost:
     work = box.work(sizes)
     moved = bytes_per_element * (sum(elements(w, sizes) for w in box.inputs + box.outputs)
                                  + box.parameters_read(sizes))
-    seconds = max(work.matmul / hardware.matmul_flops_per_s, work.vector / hardware.vector_flops_per_s,
-                  work.special / hardware.special_ops_per_s, moved / hardware.hbm_bytes_per_s)
+    compute = (work.matmul / hardware.matmul_flops_per_s + work.vector / hardware.vector_flops_per_s
+               + work.special / hardware.special_ops_per_s)
+    seconds = max(compute, moved / hardware.hbm_bytes_per_s)
     return Cost(work, moved, seconds)
 
 
