@@ -15,8 +15,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyBboxPatch, PathPatch
 from matplotlib.path import Path as CurvePath
 
-from ncd_layers.boxes import (Add, Contraction, Copy, Dropout, Elementwise, Identity, LayerNorm, Linear, Lookup,
-                              Normalise, Rename)
+from ncd_layers.maps import Contraction, Linear, Lookup
+from ncd_layers.normalise import LayerNorm, Normalise
+from ncd_layers.pointwise import Dropout, Elementwise
+from ncd_layers.wiring import Add, Copy, Identity, Rename
 from ncd_layers.diagram import Compose, Product
 
 ROW = 1.2      # vertical distance between wires

@@ -17,7 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import kernels
-from ncd_layers.boxes import Box, Contraction, Normalise
+from ncd_layers.boxes import Box
+from ncd_layers.maps import Contraction
+from ncd_layers.normalise import Normalise
 from ncd_layers.graph import Graph, Node
 
 

@@ -8,8 +8,10 @@ import math
 from dataclasses import dataclass
 
 from ncd_layers.axes import Axis
-from ncd_layers.boxes import (Contraction, Dropout, Elementwise, LayerNorm, Linear, add, copy, identity,
-                              normalise, rename)
+from ncd_layers.maps import Contraction, Linear
+from ncd_layers.normalise import LayerNorm, normalise
+from ncd_layers.pointwise import Dropout, Elementwise
+from ncd_layers.wiring import add, copy, identity, rename
 from ncd_layers.diagram import Diagram
 
 
