@@ -11,7 +11,7 @@ from ncd_layers.normalise import LayerNorm, Normalise, normalise
 from ncd_layers.pointwise import Dropout, Elementwise
 from ncd_layers.wiring import Add, Copy, Identity, Rename, add, copy, identity, rename
 from ncd_layers.cost import H100, Cost, CostReport, Hardware, predict_attention_time
-from ncd_layers.diagram import CompositionError, Compose, Diagram, Product
+from ncd_layers.diagram import CompositionError, Compose, Diagram, Group, Product
 from ncd_layers.layers import (TransformerAxes, attention_core, mlp, multi_head_attention, residual,
                                transformer_block)
 from ncd_layers.lowering import LoweredDiagram
@@ -19,5 +19,5 @@ from ncd_layers.lowering import LoweredDiagram
 __all__ = ["Axis", "Box", "Add", "Contraction", "Copy", "Dropout", "Elementwise", "Identity", "LayerNorm", "Linear",
            "Lookup", "Normalise", "Rename", "Work", "add", "copy", "identity", "normalise", "rename", "H100",
            "Cost", "CostReport", "Hardware", "predict_attention_time", "CompositionError", "Compose", "Diagram",
-           "Product", "TransformerAxes", "attention_core", "mlp", "multi_head_attention", "residual",
+           "Group", "Product", "TransformerAxes", "attention_core", "mlp", "multi_head_attention", "residual",
            "transformer_block", "LoweredDiagram"]

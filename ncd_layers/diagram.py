@@ -27,6 +27,10 @@ class Diagram:
         """Broadcast this diagram over extra leading axes."""
         raise NotImplementedError
 
+    def group(self, label: str) -> Diagram:
+        """The same diagram, drawn inside a frame labelled `label`."""
+        return Group(self, label)
+
     def boxes(self):
         """The atomic boxes, in drawing order."""
         raise NotImplementedError
@@ -132,3 +136,23 @@ class Product(Diagram):
     def consumer(self, i):
         part, j = self._locate(i, lambda p: p.inputs)
         return part.consumer(j)
+
+
+class Group(Diagram):
+    """A labelled sub-diagram: framed when drawn, otherwise exactly its contents."""
+
+    def __init__(self, inner: Diagram, label: str):
+        self.inner, self.label = inner, label
+        self.inputs, self.outputs = inner.inputs, inner.outputs
+
+    def over(self, *axes):
+        return Group(self.inner.over(*axes), self.label)
+
+    def boxes(self):
+        yield from self.inner.boxes()
+
+    def producer(self, i):
+        return self.inner.producer(i)
+
+    def consumer(self, i):
+        return self.inner.consumer(i)

@@ -1,7 +1,7 @@
 """Render a diagram in the neural-circuit-diagram style with matplotlib.
 
 Data flows left to right. Composition places parts side by side, products stack them top to bottom.
-Every wire between parts is labelled with its axes. A broadcast box is drawn as a stack of copies
+Every wire between parts is labelled with its axes; a group is framed with its label. A broadcast box is drawn as a stack of copies
 tagged with the axes it is broadcast over (∀ b,x); the normaliser box names SoftMax or L2 and its axis.
 """
 from __future__ import annotations
@@ -19,12 +19,13 @@ from ncd_layers.maps import Contraction, Linear, Lookup
 from ncd_layers.normalise import LayerNorm, Normalise
 from ncd_layers.pointwise import Dropout, Elementwise
 from ncd_layers.wiring import Add, Copy, Identity, Rename
-from ncd_layers.diagram import Compose, Product
+from ncd_layers.diagram import Compose, Group, Product
 
 ROW = 1.2      # vertical distance between wires
 GAP = 1.1      # horizontal room between composed parts, where wire labels go
 MARGIN = 0.6   # above and below the diagram, room for broadcast tags
 INCH = 0.55    # inches per layout unit
+FRAME = 0.35   # a group's frame: room between the frame and its contents (more above, for the label)
 FILL = {Linear: "#cfe2f3", Lookup: "#cfe2f3", LayerNorm: "#d9ead3", Contraction: "#ffffff",
         Normalise: "#f9cb9c", Elementwise: "#fff2cc", Dropout: "#eeeeee"}
 
@@ -158,7 +159,26 @@ def _lay_compose(compose) -> _Laid:
                  [drops[-1] + y for y in parts[-1].outs], paint)
 
 
+def _lay_group(group) -> _Laid:
+    inner = _lay(group.inner)
+    head = 2 * FRAME
+    width, height = inner.width + 2 * FRAME, inner.height + head + FRAME
+
+    def paint(ax, left, top):
+        ax.add_patch(FancyBboxPatch((left, top + 0.1), width, height - 0.1, boxstyle="round,pad=0,rounding_size=0.15",
+                                    fill=False, ec="#7f7f7f", lw=0.8, ls="--", zorder=0))
+        ax.text(left + 0.15, top + 0.15, group.label, ha="left", va="top", fontsize=7, color="#7f7f7f",
+                style="italic", zorder=3)
+        inner.paint(ax, left + FRAME, top + head)
+        for ys, x0 in ((inner.ins, left), (inner.outs, left + FRAME + inner.width)):
+            for y in ys:
+                ax.plot([x0, x0 + FRAME], [top + head + y] * 2, color="black", lw=1.0, zorder=1)
+    return _Laid(width, height, [head + y for y in inner.ins], [head + y for y in inner.outs], paint)
+
+
 def _lay(diagram) -> _Laid:
+    if isinstance(diagram, Group):
+        return _lay_group(diagram)
     if isinstance(diagram, Compose):
         return _lay_compose(diagram)
     if isinstance(diagram, Product):

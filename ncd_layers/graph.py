@@ -9,7 +9,7 @@ import itertools
 from dataclasses import dataclass
 
 from ncd_layers.boxes import Box
-from ncd_layers.diagram import Compose, Diagram, Product
+from ncd_layers.diagram import Compose, Diagram, Group, Product
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ def build(diagram: Diagram) -> Graph:
             for part in d.parts:
                 ids = connect(part, ids)
             return ids
+        if isinstance(d, Group):
+            return connect(d.inner, ids)
         if isinstance(d, Product):
             out, start = (), 0
             for part in d.parts:

@@ -47,7 +47,8 @@ def multi_head_attention(ax: TransformerAxes, normaliser: str, prefix: str = "")
     project = lambda name: Linear(prefix + name, (m,), (h, k)).over(x)
     as_keys = rename((x, h, k), x, ax.keys)
     qkv = copy((x, m), 3) >> (project("q") @ (project("k") >> as_keys) @ (project("v") >> as_keys))
-    return qkv >> attention_core(ax, normaliser) >> Linear(prefix + "o", (h, k), (m,)).over(x)
+    core = attention_core(ax, normaliser).group("attention core")
+    return qkv >> core >> Linear(prefix + "o", (h, k), (m,)).over(x)
 
 
 def mlp(ax: TransformerAxes, prefix: str = "", activation: str = "gelu") -> Diagram:
@@ -71,6 +72,7 @@ def transformer_block(ax: TransformerAxes, normaliser: str, prefix: str = "", dr
 
     def sublayer(name, body):
         d = LayerNorm(prefix + name + "_norm", axis=m).over(x) >> body
-        return residual(d >> Dropout("dropout", wire=(x, m), p=dropout) if dropout else d)
+        d = d >> Dropout("dropout", wire=(x, m), p=dropout) if dropout else d
+        return residual(d).group(f"{prefix}{name}".replace("_", " "))
 
     return sublayer("attention", multi_head_attention(ax, normaliser, prefix)) >> sublayer("mlp", mlp(ax, prefix))

@@ -111,7 +111,16 @@ def test_attention_layers_expose_q_k_and_mask_in_depth_order():
         assert q.shape == k.shape == (B, HEADS, N, WIDTH // HEADS) and passed is mask
 
 
-def test_tiny_model_trains_a_step_fast_on_cpu(monkeypatch):
+@pytest.fixture
+def one_thread():
+    """Time the model, not OpenMP: with other work on the cores, torch's spinning threads can cost 100x."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_tiny_model_trains_a_step_fast_on_cpu(monkeypatch, one_thread):
     # A plain CPU run uses flashsign's torch path; pytest's conftest turns on Triton's (slow) interpreter.
     monkeypatch.setattr(kernels, "flashsign", kernels.spherical_attention_reference)
     torch.manual_seed(0)

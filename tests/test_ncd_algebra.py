@@ -139,3 +139,17 @@ def test_normalisers_on_their_own():
     assert torch.allclose(l2, s / torch.sqrt((s * s).sum(-1, keepdim=True) + 1e-6), atol=1e-12)
     assert torch.allclose((l2 * l2).sum(-1), torch.ones(3, dtype=torch.float64), atol=1e-6)
     assert torch.equal(torch.sign(l2), torch.sign(s))  # spherical weights keep their sign
+
+
+def test_groups_are_transparent_except_when_drawn():
+    inner = Linear("a", (m,), (h, k)).over(x) >> Linear("b", (h, k), (m,)).over(x)
+    grouped = inner.group("pair").over(b)
+    assert grouped.inputs == ((b, x, m),) and [box.name for box in grouped.boxes()] == ["a", "b"]
+    torch.manual_seed(0)
+    plain = inner.over(b).module()
+    framed = grouped.module()
+    framed.load_state_dict(plain.state_dict())
+    t = torch.randn(2, 4, 6)
+    assert torch.equal(framed(t), plain(t))
+    with pytest.raises(CompositionError, match="'b' >> 'c'"):
+        grouped >> Linear("c", (h,), (m,)).over(b, x)

@@ -26,6 +26,7 @@ def test_svg_shows_axes_broadcasting_and_the_normaliser(tmp_path, normaliser, la
     assert "over y" in texts                       # the normaliser names its axis
     assert {"∀ b,x", "∀ b", "∀ b,h,x"} <= set(texts)  # broadcast tags
     assert "x→y" in texts                          # tokens read as keys
+    assert "attention core" in texts               # a group's frame label
 
 
 def test_png_is_a_valid_image(tmp_path):

@@ -179,3 +179,14 @@ def test_rows_without_real_keys_are_zero_and_gradients_finite(normaliser):
     bias = module.maps["o"].bias
     torch.testing.assert_close(out[1:], bias.expand(B - 1, N, WIDTH))  # attention gave zeros, only o's bias left
     assert torch.isfinite(t.grad).all()
+
+
+def test_dropout_is_a_box_that_acts_only_in_training():
+    diagram = transformer_block(AX, "softmax", prefix="block1_", dropout=0.5).over(b)
+    assert sum(box.name == "dropout" for box in diagram.boxes()) == 2
+    plain = lowered(transformer_block(AX, "softmax", prefix="block1_").over(b), fuse=True)
+    with_dropout = lowered(diagram, fuse=True)
+    with_dropout.load_state_dict(plain.state_dict())
+    t = inputs()
+    torch.testing.assert_close(with_dropout.eval()(t), plain(t), **EXACT)
+    assert not torch.allclose(with_dropout.train()(t), plain(t))
