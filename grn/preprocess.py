@@ -17,6 +17,8 @@ def preprocess(adata: ad.AnnData, normalize_total: float | None = None, log1p: b
     """Return a preprocessed copy. QC first: cells expressing fewer than `min_genes` genes and genes
     expressed in fewer than `min_cells` cells are dropped. Ground-truth genes are kept through the gene
     filter and the highly-variable selection."""
+    if n_top_genes is not None and n_top_genes < 2:
+        raise InputError(f"n_top_genes must be at least 2 (a network needs two genes), got {n_top_genes}")
     adata = adata.copy()
     truth = adata.uns.get("ground_truth")
     truth_genes = adata.var_names.isin(set(truth["Gene1"]) | set(truth["Gene2"]) if truth is not None else ())

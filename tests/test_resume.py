@@ -8,6 +8,8 @@ from fault_injection import InjectedFault
 from grn.pipeline import train_and_read_out
 from test_train import compose_train
 
+pytestmark = pytest.mark.usefixtures("reference_attention")
+
 SETTINGS = ["experiment=grn_spherical", "trainer.max_epochs=3", "model.width=16", "model.heads=2",
             "callbacks.last_checkpoint.every_n_train_steps=4", "data.loader.batch_size=32"]
 

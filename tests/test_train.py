@@ -42,6 +42,7 @@ def test_experiments_differ_only_in_attention(tmp_path):
 
 @pytest.mark.parametrize("experiment", ["grn_spherical", "grn_softmax"])
 def test_fast_dev_run_trains_and_reads_out(tmp_path, experiment):
+    """Without CUDA, spherical attention runs FlashSign on the Triton interpreter here."""
     cfg = compose_train(tmp_path, f"experiment={experiment}", "logger=none", "+trainer.fast_dev_run=true",
                         "model.width=16", "model.heads=2")
     metrics = train_and_read_out(cfg)
@@ -53,7 +54,7 @@ def test_fast_dev_run_trains_and_reads_out(tmp_path, experiment):
         assert (network["EdgeWeight"] >= 0).all()
 
 
-def test_short_run_writes_checkpoint_plots_and_offline_wandb_run(tmp_path):
+def test_short_run_writes_checkpoint_plots_and_offline_wandb_run(tmp_path, reference_attention):
     cfg = compose_train(tmp_path, "experiment=grn_spherical", "trainer.max_epochs=2", "model.width=16", "model.heads=2")
     metrics = train_and_read_out(cfg)
     import wandb

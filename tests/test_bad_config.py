@@ -1,0 +1,33 @@
+"""Configurations that cannot run stop with an error that names the problem."""
+import pytest
+from hydra.errors import ConfigCompositionException, MissingConfigException
+
+from grn.errors import InputError
+from grn.pipeline import train_and_read_out
+from test_train import compose_train
+
+pytestmark = pytest.mark.usefixtures("reference_attention")
+
+
+@pytest.mark.parametrize("override, missing", [
+    ("experiment=grn_nope", "experiment/grn_nope"), ("model/attention=cosine", "model/attention/cosine"),
+    ("data=nope", "data/nope"),
+])
+def test_unknown_config_choice_is_named(tmp_path, override, missing):
+    with pytest.raises((MissingConfigException, ConfigCompositionException), match=missing.split("/")[-1]):
+        compose_train(tmp_path, override)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.width=30", "model.heads=4"], "width 30 must be divisible by heads 4"),
+    (["model.attention.normaliser=cosine"], "normaliser must be one of"),
+    (["data.loader.batch_size=0"], "batch_size must be at least 1"),
+    (["data.loader.mask_fraction=0"], "mask_fraction must lie in"),
+    (["data.preprocess.n_top_genes=1"], "n_top_genes must be at least 2"),
+    (["data=beeline", "data.path=/nonexistent/dataset"], "BEELINE dataset folder not found: /nonexistent/dataset"),
+])
+def test_impossible_settings_stop_before_training(tmp_path, overrides, message):
+    cfg = compose_train(tmp_path, "logger=none", *overrides)
+    with pytest.raises(InputError, match=message):
+        train_and_read_out(cfg)
+    assert not (tmp_path / "checkpoints").exists()
