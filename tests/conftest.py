@@ -19,3 +19,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture
+def reference_attention(monkeypatch):
+    """Run CPU attention on the torch reference rather than the (slow) Triton interpreter.
+
+    For tests about training and the pipeline, not the kernel: the kernel tests cover the interpreter."""
+    import kernels.flashsign_triton
+
+    monkeypatch.setattr(kernels.flashsign_triton, "INTERPRETED", False)
