@@ -30,21 +30,24 @@ class CellDataset(Dataset):
         row = self.X[index]
         row = row.toarray().ravel() if sp.issparse(row) else np.asarray(row).ravel()
         values = torch.from_numpy((row - self.mean) / self.std)
-        n_genes = values.shape[0]
+        return torch.arange(values.shape[0]), values, self._hidden(values.shape[0], index)
+
+    def _hidden(self, n_genes, index):
+        """A random mask_fraction of the n_genes tokens (at least one), fixed per cell if fixed_masks_seed."""
         generator = None
         if self.fixed_masks_seed is not None:
             generator = torch.Generator().manual_seed(self.fixed_masks_seed * 1_000_003 + index)
         n_hidden = max(1, round(self.mask_fraction * n_genes))
         hidden = torch.zeros(n_genes, dtype=torch.bool)
         hidden[torch.randperm(n_genes, generator=generator)[:n_hidden]] = True
-        return torch.arange(n_genes), values, hidden
+        return hidden
 
 
 class ExpressionDataModule(L.LightningDataModule):
     """Cell-level train/validation split of a preprocessed AnnData."""
 
     def __init__(self, adata: ad.AnnData, batch_size: int = 64, val_fraction: float = 0.1,
-                 mask_fraction: float = 0.25, seed: int = 0, num_workers: int = 0):
+                 mask_fraction: float = 0.25, seed: int = 0, num_workers: int = 0, expressed_only: bool = False):
         super().__init__()
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
@@ -59,6 +62,7 @@ class ExpressionDataModule(L.LightningDataModule):
         self.genes = list(adata.var_names)
         self.batch_size, self.mask_fraction, self.seed = batch_size, mask_fraction, seed
         self.num_workers = num_workers
+        self.expressed_only = expressed_only  # True: each cell's expressed genes only, padded per batch
         order = np.random.default_rng(seed).permutation(adata.n_obs)
         self.val_cells, self.train_cells = np.sort(order[:n_val]), np.sort(order[n_val:])
         # Standardise with training cells only, so validation stays unseen.
@@ -69,9 +73,13 @@ class ExpressionDataModule(L.LightningDataModule):
         return len(self.genes)
 
     def _loader(self, cells, shuffle, fixed_masks_seed):
-        dataset = CellDataset(self.adata.X[cells], self.mean, self.std, self.mask_fraction, fixed_masks_seed)
+        from grn.gene_sets import ExpressedGenesDataset, pad_cells  # it builds on CellDataset
+
+        kind, collate = (ExpressedGenesDataset, pad_cells) if self.expressed_only else (CellDataset, None)
+        dataset = kind(self.adata.X[cells], self.mean, self.std, self.mask_fraction, fixed_masks_seed)
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
-                          pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0)
+                          collate_fn=collate, pin_memory=torch.cuda.is_available(),
+                          persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self):
         return self._loader(self.train_cells, shuffle=True, fixed_masks_seed=None)
