@@ -10,6 +10,8 @@ import math
 
 import torch
 
+from kernels.gram import gram_row_norms
+
 _CHUNK_ELEMENTS = 1 << 26  # stacked operand size per chunk (elements), about 256 MB in fp32
 
 
@@ -38,9 +40,7 @@ def spherical_attention_map(q, k, key_padding_mask=None, eps=1e-6):
         if key_padding_mask is not None:
             real = key_padding_mask[cells, None, :, None].to(dtype)
             qc, kc = qc * real, kc * real
-        gram = kc.transpose(-1, -2) @ kc                                    # (b, H, D, D)
-        sq_norm = ((qc @ gram) * qc).sum(-1).clamp_min(0.0) * scale ** 2   # rowsum(S^2), O(N D^2)
-        weighted_q = qc * (scale / torch.sqrt(sq_norm + eps)).unsqueeze(-1)
+        weighted_q = qc * (scale / gram_row_norms(qc, kc, eps)).unsqueeze(-1)
         # (H, N, b*D) @ (H, b*D, N): the sum over cells is the contraction over the stacked axis.
         stacked_q = weighted_q.permute(1, 2, 0, 3).reshape(heads, n, -1)
         stacked_k = kc.permute(1, 2, 0, 3).reshape(heads, n, -1)

@@ -22,6 +22,7 @@ import triton
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from kernels.flashsign_triton import flashsign
+from kernels.gram import spherical_attention_gram
 from kernels.reference import spherical_attention_reference
 
 # (B, H, N, D). The last is the GRN model's own: 64 cells a batch, 4 heads, 2048 genes, head dim 16.
@@ -36,7 +37,8 @@ PASSES = {"fwd": 1.0, "bwd": 2.5, "fwd+bwd": 3.5}  # FLOPs as multiples of 4*B*H
 def methods():
     """name -> (attention function, context it runs in)."""
     table = {"flashsign": (flashsign, contextlib.nullcontext),
-             "torch spherical": (spherical_attention_reference, contextlib.nullcontext)}
+             "torch spherical": (spherical_attention_reference, contextlib.nullcontext),
+             "torch Gram form": (spherical_attention_gram, contextlib.nullcontext)}
     for backend in SDPA_BACKENDS:
         table[f"sdpa {backend}"] = (F.scaled_dot_product_attention,
                                     lambda b=backend: sdpa_kernel([getattr(SDPBackend, b)]))
@@ -149,7 +151,9 @@ def markdown(rows, env):
     lines += [f"- shapes are (B, H, N, D); {GRN_SHAPE} is the GRN model's own (64 cells a batch, "
               "4 heads, 2048 genes, head dim 16)",
               "- TFLOP/s count 4*B*H*N^2*D forward, 2.5x backward; x = fastest SDPA backend's time / this "
-              "method's time (above 1 = faster); peak = extra memory of one forward+backward", ""]
+              "method's time (above 1 = faster); peak = extra memory of one forward+backward",
+              "- `torch Gram form` is the same function computed in O(N D^2) (kernels/gram.py); its TFLOP/s "
+              "are effective rates under the N^2 count, not work done", ""]
     header = ["dtype", "shape", "method"] + [f"{p} TFLOP/s (x)" for p in PASSES] + ["peak MiB"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import kernels.flashsign_triton as fs
-from kernels import flashsign, spherical_attention_reference
+from kernels import flashsign, spherical_attention_gram, spherical_attention_reference
 
 # ||out - ref|| / ||ref|| bounds against float64 (METHOD.md): fp32 (full-precision dots) far under
 # 1e-3; fp16 carries 3 more mantissa bits than bf16; bf16 between 1e-3 and 1e-2.
@@ -65,10 +65,10 @@ def make_mask(batch, n, device, kind):
     return mask
 
 
-def check_against_float64(shape, dtype, device, mask_kind=None, layout="contiguous", scale=1.0):
+def check_against_float64(shape, dtype, device, mask_kind=None, layout="contiguous", scale=1.0, attend=flashsign):
     q, k, v = make_inputs(shape, dtype, device, layout, scale)
     mask = make_mask(shape[0], shape[2], device, mask_kind)
-    out = flashsign(q, k, v, key_padding_mask=mask)
+    out = attend(q, k, v, key_padding_mask=mask)
     grad_out = torch.randn_like(out)
     out.backward(grad_out)
 
@@ -110,6 +110,12 @@ def test_fully_masked_cell_gives_zeros_and_no_gradient():
 def test_fp16_of_large_magnitude_does_not_overflow():
     # |s| reaches ~1e4, so sum_j s_ij^2 is far beyond fp16's 65504.
     check_against_float64((1, 2, 50, 64), torch.float16, "cpu", "random", scale=12.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_gram_form_matches_float64_reference(dtype):
+    check_against_float64((2, 2, 37, 16), dtype, "cpu", "empty_cell", "transposed",
+                          attend=spherical_attention_gram)
 
 
 def test_masked_keys_equal_dropping_them():
