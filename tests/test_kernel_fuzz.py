@@ -1,0 +1,151 @@
+"""FlashSign fuzzed against the float64 reference: random shapes, dtypes, masks and strides.
+
+A seeded generator draws the cases; each case draws fresh inputs from its own seed, runs the
+kernel, and compares the output (and, for every 4th case, the gradients of q, k and v) with
+`spherical_attention_reference` on float64 copies, by ||out - ref|| / ||ref|| per dtype (the
+bounds of test_flashsign, from METHOD.md). Kernel outputs are poisoned with NaN first, so an
+unwritten element fails.
+
+CPU (Triton interpreter): FLASHSIGN_FUZZ_CASES cases (default 200) at tiny sizes.
+GPU: FLASHSIGN_FUZZ_GPU_CASES cases (default 2000) at larger sizes, every head dim. There each
+autotune key takes a random tile config instead of the fastest one, so the fuzz covers every
+tile shape and skips the benchmarking.
+"""
+import os
+import random
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+import kernels.flashsign_triton as fs
+from kernels import flashsign, spherical_attention_reference
+from test_flashsign import TOLERANCE, relative_error
+
+DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+LAYOUTS = ("contiguous", "transposed", "strided")
+MASKS = (None, "random", "strided", "empty_cells")
+
+
+@dataclass(frozen=True)
+class Case:
+    batch: int
+    heads: int
+    n: int
+    head_dim: int
+    dtype: torch.dtype
+    layout: str
+    mask: str | None
+    scale: float
+    check_grads: bool
+    seed: int
+
+    def __str__(self):
+        return (f"{self.seed}-{DTYPE_NAMES[self.dtype]}-b{self.batch}h{self.heads}n{self.n}d{self.head_dim}"
+                f"-{self.layout}-{self.mask}{'-grad' if self.check_grads else ''}")
+
+
+def draw_cases(count, seed, max_n, head_dims, head_dim_weights):
+    rng = random.Random(seed)
+    return [Case(batch=rng.randint(1, 3), heads=rng.randint(1, 3), n=rng.randint(1, max_n),
+                 head_dim=rng.choices(head_dims, head_dim_weights)[0],
+                 dtype=rng.choice(list(DTYPE_NAMES)), layout=rng.choice(LAYOUTS), mask=rng.choice(MASKS),
+                 scale=10 ** rng.uniform(-0.5, 0.5), check_grads=i % 4 == 0, seed=seed + i)
+            for i in range(count)]
+
+
+def make_tensor(case, gen, device):
+    """A (B, H, N, D) leaf of the case's layout: contiguous, (B, N, H, D) storage seen through a
+    transpose, or every other feature of a twice-as-wide tensor."""
+    b, h, n, d = case.batch, case.heads, case.n, case.head_dim
+    if case.layout == "contiguous":
+        x = torch.randn(b, h, n, d, generator=gen, device=device)
+    elif case.layout == "transposed":
+        x = torch.randn(b, n, h, d, generator=gen, device=device).transpose(1, 2)
+    else:
+        x = torch.randn(b, h, n, 2 * d, generator=gen, device=device)[..., ::2]
+    return (x * case.scale).to(case.dtype).requires_grad_(case.check_grads)
+
+
+def make_mask(case, gen, device):
+    """None; random keys; random keys as every other column of a wider mask; or random keys with
+    some cells (batch rows) fully masked."""
+    if case.mask is None:
+        return None
+    width = 2 * case.n if case.mask == "strided" else case.n
+    mask = torch.rand(case.batch, width, generator=gen, device=device) > 0.3
+    if case.mask == "strided":
+        mask = mask[:, ::2]
+    if case.mask == "empty_cells":
+        mask[torch.rand(case.batch, generator=gen, device=device) < 0.5] = False
+    return mask
+
+
+def assert_close_to(name, actual, expected, tol):
+    assert torch.isfinite(actual).all(), f"{name} has non-finite (unwritten?) elements"
+    if expected.norm() == 0:  # every key masked: the exact answer is zero
+        assert torch.count_nonzero(actual) == 0, f"{name} should be all zeros"
+        return
+    err = relative_error(actual, expected)
+    assert err < tol, f"{name}: relative error {err:.2e} over {tol:.0e}"
+
+
+def check_case(case, device):
+    gen = torch.Generator(device).manual_seed(case.seed)
+    q, k, v = (make_tensor(case, gen, device) for _ in range(3))
+    mask = make_mask(case, gen, device)
+    out = flashsign(q, k, v, key_padding_mask=mask)
+    assert out.shape == q.shape and out.dtype == case.dtype
+
+    q64, k64, v64 = (x.detach().double().requires_grad_(case.check_grads) for x in (q, k, v))
+    expected = spherical_attention_reference(q64, k64, v64, key_padding_mask=mask)
+    tol = TOLERANCE[case.dtype]
+    assert_close_to("out", out, expected, tol)
+    if case.check_grads:
+        grad_out = torch.randn(out.shape, generator=gen, device=device).to(case.dtype)
+        out.backward(grad_out)
+        expected.backward(grad_out.double())
+        for name, x, x64 in [("dq", q, q64), ("dk", k, k64), ("dv", v, v64)]:
+            if name == "dv" or most_real_keys(case, mask) > 1:
+                assert_close_to(name, x.grad, x64.grad, tol)
+            else:  # one real key: O barely depends on q, k; dq, dk ~ eps are rounding noise of O(1) terms
+                assert torch.isfinite(x.grad).all(), f"{name} has non-finite (unwritten?) elements"
+
+
+def most_real_keys(case, mask):
+    return case.n if mask is None else int(mask.sum(1).max())
+
+
+@pytest.fixture(autouse=True)
+def poisoned_outputs(monkeypatch):
+    monkeypatch.setattr(fs, "_empty", lambda shape, dtype, device: torch.full(shape, float("nan"), dtype=dtype,
+                                                                              device=device))
+
+
+CPU_CASES = draw_cases(int(os.environ.get("FLASHSIGN_FUZZ_CASES", "200")), seed=1000, max_n=80,
+                       head_dims=(16, 32, 64, 128), head_dim_weights=(6, 4, 3, 1))
+
+
+@pytest.mark.parametrize("case", CPU_CASES, ids=str)
+def test_fuzz_cpu(case):
+    check_case(case, "cpu")
+
+
+GPU_CASES = draw_cases(int(os.environ.get("FLASHSIGN_FUZZ_GPU_CASES", "2000")), seed=50_000, max_n=2100,
+                       head_dims=(16, 32, 64, 128, 256), head_dim_weights=(3, 3, 4, 3, 1))
+
+
+TILE_RNG = random.Random(7)
+
+
+@pytest.fixture
+def random_tile_configs(monkeypatch):
+    """Each new autotune key picks a random surviving config (no kernel runs while choosing)."""
+    for tuner in (fs._fwd_tuned, fs._dkdv_tuned, fs._dq_tuned):
+        monkeypatch.setattr(tuner, "_do_bench", lambda kernel_call, quantiles: [TILE_RNG.random()] * len(quantiles))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", GPU_CASES, ids=str)
+def test_fuzz_gpu(case, random_tile_configs):
+    check_case(case, "cuda")
