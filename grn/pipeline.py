@@ -3,6 +3,7 @@ import logging
 from pathlib import Path
 
 import lightning as L
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -22,7 +23,7 @@ def train_and_read_out(cfg: DictConfig) -> dict:
     """Train on cfg.data, write network.csv, metrics.json and plots to the run folder; return the metrics."""
     out = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
-    adata = preprocess(instantiate(cfg.data.source), **cfg.data.preprocess)
+    adata = preprocess(load_data(cfg.data.source), **cfg.data.preprocess)
     datamodule = ExpressionDataModule(adata, seed=cfg.seed, **cfg.data.loader)
     model_options = {key: value for key, value in cfg.model.items() if key != "attention"}
     normaliser = cfg.model.attention.normaliser
@@ -66,6 +67,16 @@ def train_and_read_out(cfg: DictConfig) -> dict:
         _log_results(logger, metrics, figures)
     log.info("outputs in %s", out)
     return metrics
+
+
+def load_data(source: DictConfig):
+    """Instantiate a data config; bad input surfaces as our InputError, not Hydra's wrapper around it."""
+    try:
+        return instantiate(source)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, InputError):
+            raise error.__cause__ from None
+        raise
 
 
 def _resume_checkpoint(cfg, out: Path):
