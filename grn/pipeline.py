@@ -5,6 +5,7 @@ from pathlib import Path
 import lightning as L
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from grn.datamodule import ExpressionDataModule
@@ -41,10 +42,12 @@ def train_and_read_out(cfg: DictConfig) -> dict:
     trainer.fit(module, datamodule, ckpt_path=resume_from)
     if not trainer.fast_dev_run:
         trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")  # the periodic one may predate the last steps
+    # Each process reads its share of the cells; the partial sums are all-reduced; rank 0 writes.
+    cells = datamodule.all_cells_dataloader(shard=trainer.global_rank, shards=trainer.world_size)
+    maps = attention_maps(module.model, cells, datamodule.n_genes, normaliser,
+                          reduce=lambda partial: trainer.strategy.reduce(partial, reduce_op="sum"))
     if not trainer.is_global_zero:
         return {}
-
-    maps = attention_maps(module.model, datamodule.all_cells_dataloader(), datamodule.n_genes, normaliser)
     edges = network_from_maps(maps, datamodule.genes, cfg.readout.mode)
     write_ranked_edges(edges, out / "network.csv")
     metrics = {"dataset": adata.uns.get("name", ""), "attention": normaliser, "readout": cfg.readout.mode,
@@ -97,7 +100,7 @@ def _loggers(cfg, out: Path, resuming: bool) -> list:
             logger = instantiate(options, id=id_file.read_text().strip(), resume="allow")
         else:
             logger = instantiate(options)
-        if is_wandb:
+        if is_wandb and rank_zero_only.rank == 0:
             atomic_write(id_file, lambda tmp, run_id=logger.experiment.id: Path(tmp).write_text(run_id))
         loggers.append(logger)
     return loggers

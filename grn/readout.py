@@ -15,11 +15,13 @@ from kernels import spherical_attention_map
 
 
 @torch.no_grad()
-def attention_maps(model, loader, n_genes: int, normaliser: str) -> torch.Tensor:
+def attention_maps(model, loader, n_genes: int, normaliser: str, reduce=None) -> torch.Tensor:
     """Mean attention weight over cells, per layer and head: (layers, heads, target i, regulator j).
 
     Every cell is read with all of its genes visible. Token positions are scattered to gene ids, so
     cells may carry different gene sets; a pair is averaged over the cells that carry both genes.
+    With cells sharded over processes, `reduce` sums the partial sums and counts of all of them
+    (an all-reduce), so the map does not depend on the number of processes.
     """
     captured = {}
     hooks = [layer.register_forward_hook(_capture(captured, index))
@@ -42,14 +44,24 @@ def attention_maps(model, loader, n_genes: int, normaliser: str) -> torch.Tensor
     finally:
         for hook in hooks:
             hook.remove()
+    if reduce is not None:
+        sums, pair_counts = reduce(sums), reduce(pair_counts)
     return (sums / pair_counts.clamp(min=1)).float().cpu()
 
 
-def network_from_maps(maps: torch.Tensor, genes, mode: str = "raw") -> pd.DataFrame:
+def network_from_maps(maps: torch.Tensor, genes, mode: str = "raw", layer: int | None = None,
+                      head: int | None = None) -> pd.DataFrame:
     """Aggregate (layers, heads, target, regulator) maps into ranked edges regulator -> target.
 
     raw: the signed mean; abs: the mean of magnitudes; rank: each layer-head map rank-normalised per
-    target row (as scGPT does) before averaging, carrying the sign of the raw mean."""
+    target row (as scGPT does) before averaging, carrying the sign of the raw mean.
+    `layer` and/or `head` restrict the aggregate to that layer's or head's maps."""
+    if maps.dim() != 4 or maps.shape[-1] != maps.shape[-2] or maps.shape[-1] != len(genes):
+        raise ValueError(f"maps must be (layers, heads, genes, genes) with {len(genes)} genes, got {tuple(maps.shape)}")
+    for name, index, size in (("layer", layer, maps.shape[0]), ("head", head, maps.shape[1])):
+        if index is not None and not -size <= index < size:
+            raise ValueError(f"{name} {index} out of range: the maps have {size}")
+    maps = maps[slice(None) if layer is None else [layer]][:, slice(None) if head is None else [head]]
     if mode == "raw":
         weights = maps.mean(dim=(0, 1))
     elif mode == "abs":
@@ -59,7 +71,13 @@ def network_from_maps(maps: torch.Tensor, genes, mode: str = "raw") -> pd.DataFr
         weights = ranks.mean(dim=(0, 1)) * torch.sign(maps.mean(dim=(0, 1)))
     else:
         raise ValueError(f"unknown read-out mode {mode!r}; expected raw, abs or rank")
-    weights = weights.numpy()
+    return edges_from_matrix(weights, genes)
+
+
+def edges_from_matrix(weights, genes) -> pd.DataFrame:
+    """A (target i, regulator j) weight matrix as BEELINE ranked edges regulator -> target, self-loops
+    left out, sorted by |weight| descending."""
+    weights = np.asarray(weights, dtype=np.float64)
     targets, regulators = np.nonzero(~np.eye(len(genes), dtype=bool))
     genes = np.asarray(genes)
     edges = pd.DataFrame({"Gene1": genes[regulators], "Gene2": genes[targets],
