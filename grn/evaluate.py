@@ -1,0 +1,246 @@
+"""Evaluate on every dataset of a BEELINE-like folder: python -m grn.evaluate data_root=<folder> out=<folder>
+
+For each dataset (<data_root>/<group>/<family>/<dataset>/ExpressionData.csv, refNetwork.csv, ...):
+train our models (one fixed configuration per data group), run the baselines, write every method's
+ranked edges to <out>/<dataset>/<method>.csv, and score them with the shipped peers/*.csv against the
+ground truth; <out>/<dataset>/scores.csv, written last, marks the dataset finished, so a rerun skips
+it. Then <out>/results.csv, the per-family median tables <out>/summary.md, PR curves and network
+heatmaps per family under <out>/figures/, all logged to W&B (offline by default).
+"""
+import logging
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from pathlib import Path
+
+import hydra
+import lightning as L
+import numpy as np
+import pandas as pd
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from grn.baselines import BASELINES
+from grn.data import load_beeline
+from grn.datamodule import CellDataset, ExpressionDataModule
+from grn.errors import InputError
+from grn.io import atomic_write, write_ranked_edges
+from grn.lit_module import GRNModule
+from grn.metrics import score_network
+from grn.perturbation import perturbation_effects, regulator_normalised
+from grn.plots import plot_network_heatmap, plot_pr_curve
+from grn.preprocess import preprocess
+from grn.readout import attention_maps, edges_from_matrix, network_from_maps
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["group", "family", "dataset", "method", "auprc_ratio", "epr", "auroc", "sign_acc"]
+PSEUDOTIME = "__pseudotime__"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    group: str
+    family: str
+    name: str
+    folder: Path
+
+
+def find_datasets(data_root, pattern: str = "*") -> list[Dataset]:
+    """Every <group>/<family>/<dataset> folder holding ExpressionData.csv whose name matches `pattern`."""
+    root = Path(data_root)
+    if not root.is_dir():
+        raise InputError(f"data_root is not a folder: {root}")
+    folders = sorted(path.parent for path in root.glob("*/*/*/ExpressionData.csv"))
+    datasets = [Dataset(f.parent.parent.name, f.parent.name, f.name, f) for f in folders if fnmatch(f.name, pattern)]
+    if not datasets:
+        raise InputError(f"no dataset matching {pattern!r} under {root} (expected <group>/<family>/<dataset>/"
+                         "ExpressionData.csv)")
+    names = [d.name for d in datasets]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(f"dataset names must be unique under {root}; repeated: {repeated[:5]}")
+    return datasets
+
+
+def evaluate(cfg: DictConfig) -> pd.DataFrame:
+    """Evaluate every dataset (resuming finished ones), then write and log the tables and figures."""
+    out = Path(cfg.out)
+    datasets = find_datasets(cfg.data_root, cfg.datasets)
+    scores = []
+    for dataset in tqdm(datasets, desc="datasets", unit="dataset"):
+        scores.append(evaluate_dataset(dataset, cfg, out / dataset.name))
+    results = pd.concat(scores, ignore_index=True)[COLUMNS]
+    atomic_write(out / "results.csv", lambda tmp: results.to_csv(tmp, index=False))
+    summary = summary_markdown(results)
+    atomic_write(out / "summary.md", lambda tmp: Path(tmp).write_text(summary))
+    figures = family_figures(datasets, results, out, cfg)
+    if cfg.wandb.enabled:
+        _log_to_wandb(cfg, results, summary, figures)
+    print(summary)
+    return results
+
+
+def evaluate_dataset(dataset: Dataset, cfg: DictConfig, folder: Path) -> pd.DataFrame:
+    """Scores of every method on one dataset; read back from scores.csv when already finished."""
+    done = folder / "scores.csv"
+    if done.exists():
+        return pd.read_csv(done)
+    adata = load_beeline(path=dataset.folder)
+    truth = adata.uns["ground_truth"]
+    networks = {}
+    settings = group_settings(cfg, dataset.group)
+    for method, normaliser in cfg.models.items():
+        networks[method] = train_and_read_out(adata, settings, normaliser, cfg.seed)
+    expression = preprocess(adata, **settings.preprocess)
+    for name in cfg.baselines:
+        if name not in BASELINES:
+            raise InputError(f"unknown baseline {name!r}; expected one of {sorted(BASELINES)}")
+        networks[name] = BASELINES[name](np.asarray(expression.X), list(expression.var_names))
+    for method, edges in networks.items():  # score the files as written: a rerun from them scores the same
+        networks[method] = pd.read_csv(write_ranked_edges(edges, folder / f"{method}.csv"), sep="\t")
+    if cfg.peers:
+        for path in sorted((dataset.folder / "peers").glob("*.csv")):
+            networks[f"peer:{path.stem}"] = pd.read_csv(path, sep="\t")
+    rows = [{"group": dataset.group, "family": dataset.family, "dataset": dataset.name, "method": method,
+             **score_network(edges, truth)} for method, edges in networks.items()]
+    table = pd.DataFrame(rows)[COLUMNS]
+    atomic_write(done, lambda tmp: table.to_csv(tmp, index=False))
+    return table
+
+
+def group_settings(cfg: DictConfig, group: str) -> DictConfig:
+    """The shared model, trainer, loader, preprocess and read-out settings, with the group's overrides."""
+    keys = ("model", "trainer", "loader", "preprocess", "readout", "pseudotime")
+    shared = OmegaConf.create({key: OmegaConf.to_container(cfg, resolve=True)[key] for key in keys})
+    return OmegaConf.merge(shared, cfg.groups.get(group) or {})
+
+
+def train_and_read_out(adata, settings: DictConfig, normaliser: str, seed: int) -> pd.DataFrame:
+    """Train one GRN transformer on `adata` with the Lightning trainer; its network as ranked edges."""
+    L.seed_everything(seed, workers=True, verbose=False)
+    data = preprocess(adata, **settings.preprocess)
+    genes = list(data.var_names)
+    if settings.pseudotime:
+        data = with_pseudotime(data)
+    datamodule = ExpressionDataModule(data, seed=seed, **settings.loader)
+    model_options = {key: value for key, value in settings.model.items() if key != "attention"}
+    module = GRNModule(n_genes=datamodule.n_genes, normaliser=normaliser, **model_options)
+    trainer = instantiate(settings.trainer, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                          enable_model_summary=False)
+    trainer.fit(module, datamodule)
+    weights = read_out(module.model, datamodule, settings.readout, normaliser, seed)
+    return edges_from_matrix(weights[:len(genes), :len(genes)], genes)
+
+
+def read_out(model, datamodule: ExpressionDataModule, readout: DictConfig, normaliser: str, seed: int) -> np.ndarray:
+    """The (target, regulator) weight matrix of a trained model, by in-silico perturbation or attention,
+    read on at most readout.max_cells cells drawn at random (fixed seed)."""
+    n_cells = datamodule.adata.n_obs
+    cells = np.sort(np.random.default_rng(seed).permutation(n_cells)[:readout.max_cells or n_cells])
+    dataset = CellDataset(datamodule.adata.X[cells], datamodule.mean, datamodule.std, datamodule.mask_fraction, seed)
+    loader = DataLoader(dataset, batch_size=readout.batch_size)
+    if readout.method == "attention":
+        maps = attention_maps(model, loader, datamodule.n_genes, normaliser)
+        edges = network_from_maps(maps, datamodule.genes, readout.mode)
+        position = {gene: i for i, gene in enumerate(datamodule.genes)}
+        weights = np.zeros((datamodule.n_genes, datamodule.n_genes))
+        weights[edges["Gene2"].map(position), edges["Gene1"].map(position)] = edges["EdgeWeight"]
+        return weights
+    knockout = -datamodule.mean / datamodule.std  # the standardised level of zero expression
+    effects = perturbation_effects(model, loader, datamodule.n_genes, readout.method, readout.mode,
+                                   step=readout.step, knockout_values=knockout)
+    if readout.mode == "abs":  # magnitudes rank, the mean effect gives the sign
+        signs = perturbation_effects(model, loader, datamodule.n_genes, readout.method, "mean",
+                                     step=readout.step, knockout_values=knockout).sign()
+        effects = effects * signs
+    return (regulator_normalised(effects) if readout.per_regulator else effects).numpy()
+
+
+def with_pseudotime(adata):
+    """The expression with one more input column: each cell's pseudotime, scaled to [0, 1] per trajectory
+    (a cell's earliest trajectory time where it lies on several; 0 where it has none)."""
+    columns = [c for c in adata.obs.columns if c.startswith("pseudotime_")]
+    if not columns:
+        raise InputError(f"{adata.uns.get('name', 'dataset')}: pseudotime requested but the data has none "
+                         "(no PseudoTime.csv)")
+    times = adata.obs[columns].to_numpy(dtype=float)
+    scaled = times / np.nanmax(np.where(np.isnan(times), -np.inf, times), axis=0).clip(min=1e-12)
+    time = np.nan_to_num(np.nanmin(np.where(np.isnan(scaled), np.inf, scaled), axis=1), posinf=0.0)
+    import anndata as ad
+
+    data = ad.AnnData(np.column_stack([np.asarray(adata.X), time]).astype(np.float32), obs=adata.obs.copy(),
+                      var=pd.DataFrame(index=[*adata.var_names, PSEUDOTIME]))
+    data.uns.update(adata.uns)
+    return data
+
+
+def summary_markdown(results: pd.DataFrame) -> str:
+    """Per-family medians (over datasets) of each score, one markdown table per score, methods as rows."""
+    sections = []
+    families = list(dict.fromkeys(results.sort_values(["group", "family"])["family"]))
+    methods = list(dict.fromkeys(results["method"]))
+    for score in ("auprc_ratio", "epr", "auroc", "sign_acc"):
+        table = results.pivot_table(index="method", columns="family", values=score, aggfunc="median")
+        table = table.reindex(index=methods, columns=families)
+        lines = [f"### Median {score} per family ({results['dataset'].nunique()} datasets)", "",
+                 "| method | " + " | ".join(families) + " |", "|---" * (len(families) + 1) + "|"]
+        for method, row in table.iterrows():
+            cells = ["" if np.isnan(value) else f"{value:.2f}" for value in row]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        sections.append("\n".join(lines))
+    return "\n\n".join(sections) + "\n"
+
+
+def family_figures(datasets: list[Dataset], results: pd.DataFrame, out: Path, cfg: DictConfig) -> dict:
+    """PR curves (ours, the baselines, the best peer) and our network's heatmap on each family's first dataset."""
+    figures = {}
+    first = {}
+    for dataset in datasets:
+        first.setdefault(dataset.family, dataset)
+    for family, dataset in first.items():
+        truth = load_beeline(path=dataset.folder).uns["ground_truth"]
+        scored = results[results["dataset"] == dataset.name].set_index("method")["auprc_ratio"]
+        peers = scored[scored.index.str.startswith("peer:")]
+        curves = {method: pd.read_csv(out / dataset.name / f"{method}.csv", sep="\t")
+                  for method in [*cfg.models, *cfg.baselines]}
+        if len(peers):
+            best = peers.idxmax()
+            curves[best] = pd.read_csv(dataset.folder / "peers" / f"{best.split(':', 1)[1]}.csv", sep="\t")
+        figures[f"{family}/pr_curve"] = out / "figures" / f"{family}_pr_curve.png"
+        plot_pr_curve(curves, truth, figures[f"{family}/pr_curve"], title=dataset.name)
+        ours = next(iter(cfg.models))
+        genes = sorted(set(truth["Gene1"]) | set(truth["Gene2"]))
+        figures[f"{family}/network"] = out / "figures" / f"{family}_network.png"
+        plot_network_heatmap(curves[ours][curves[ours]["Gene1"].isin(genes) & curves[ours]["Gene2"].isin(genes)],
+                             genes, figures[f"{family}/network"], truth, title=f"{dataset.name}: {ours}")
+    return figures
+
+
+def _log_to_wandb(cfg: DictConfig, results: pd.DataFrame, summary: str, figures: dict) -> None:
+    import wandb
+
+    run = wandb.init(project=cfg.wandb.project, name=cfg.wandb.name, dir=str(Path(cfg.out)),
+                     mode="offline" if cfg.wandb.offline else "online",
+                     config=OmegaConf.to_container(cfg, resolve=True))
+    medians = results.groupby(["family", "method"])[COLUMNS[4:]].median().reset_index()
+    run.log({"results": wandb.Table(dataframe=results), "family_medians": wandb.Table(dataframe=medians),
+             "summary": wandb.Html(f"<pre>{summary}</pre>"),
+             **{f"figures/{key}": wandb.Image(str(path)) for key, path in figures.items()}})
+    run.summary.update({f"median_auprc_ratio/{row.family}/{row.method}": row.auprc_ratio
+                        for row in medians.itertuples()})
+    run.finish()
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    try:
+        evaluate(cfg)
+    except InputError as error:
+        log.error("%s", error)
+        raise SystemExit(f"error: {error}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""In-silico perturbation read-out: how the model's prediction for gene i moves when gene j's input moves.
+
+For each target i the model sees every cell with gene i hidden, so that its prediction for i rests on
+the other genes alone (the masked-modelling question "what is i, given the rest?"). The effect of
+regulator j on target i is then, averaged over cells:
+- jacobian: d prediction_i / d value_j, by autograd;
+- raise:    (prediction_i(value_j + step) - prediction_i) / step, a forward finite difference;
+- knockout: prediction_i - prediction_i(value_j set to its knocked-out level), i.e. what j's
+            presence contributes, positive for an activator as for the other two.
+Values are the standardised inputs the model was trained on; `knockout_values` (one per gene) is the
+standardised level of zero expression. The result is a (target i, regulator j) matrix like
+`grn.readout.attention_maps`' maps, with signs: positive = activation, negative = repression.
+"""
+import torch
+from tqdm.auto import tqdm
+
+METHODS = ("jacobian", "raise", "knockout")
+REDUCTIONS = ("mean", "abs")
+
+
+def perturbation_effects(model, loader, n_genes: int, method: str = "jacobian", reduce: str = "mean",
+                         step: float = 1.0, knockout_values=None) -> torch.Tensor:
+    """(target i, regulator j) effects averaged over every cell of `loader` (batches as the DataModule
+    yields them: gene ids, values, [hidden, key padding mask]; the batch's own hidden masks are ignored).
+    reduce='abs' averages the magnitude of each cell's effect instead of the signed effect."""
+    if method not in METHODS:
+        raise ValueError(f"unknown perturbation method {method!r}; expected one of {METHODS}")
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"unknown reduction {reduce!r}; expected one of {REDUCTIONS}")
+    if method == "knockout" and knockout_values is None:
+        raise ValueError("the knockout method needs knockout_values, the standardised level of zero expression")
+    if method == "raise" and step == 0:
+        raise ValueError("the raise method needs a non-zero step")
+    device = next(model.parameters()).device
+    totals = torch.zeros(n_genes, n_genes, dtype=torch.float64, device=device)
+    counts = torch.zeros_like(totals)
+    if knockout_values is not None:
+        knockout_values = torch.as_tensor(knockout_values, dtype=torch.float32, device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in tqdm(loader, desc=f"in-silico {method}", leave=False):
+            gene_ids, values = batch[0].to(device), batch[1].to(device).float()
+            present = batch[3].to(device).bool() if len(batch) > 3 else torch.ones_like(gene_ids, dtype=torch.bool)
+            mask = None if present.all() else present  # the unmasked path when every gene is present
+            effects = _cell_effects(model, gene_ids, values, present, mask, method, step, knockout_values)
+            effects = effects.abs() if reduce == "abs" else effects
+            # token positions -> gene ids: one-hot (cell, position, gene), zero for padding tokens
+            onehot = torch.nn.functional.one_hot(gene_ids, n_genes).double() * present[..., None]
+            totals += torch.einsum("bti,btr,brj->ij", onehot, effects.double(), onehot)
+            counts += torch.einsum("bti,brj->ij", onehot, onehot)
+    finally:
+        model.train(was_training)
+    return (totals / counts.clamp(min=1)).float().cpu()
+
+
+def _cell_effects(model, gene_ids, values, present, mask, method, step, knockout_values) -> torch.Tensor:
+    """(cell, target position, regulator position) effects; zero on the diagonal and for padding."""
+    n_tokens = gene_ids.shape[1]
+    effects = values.new_zeros(values.shape[0], n_tokens, n_tokens)
+    for target in range(n_tokens):
+        hidden = torch.zeros_like(present)
+        hidden[:, target] = True
+        if method == "jacobian":
+            with torch.enable_grad():
+                inputs = values.detach().requires_grad_(True)
+                predicted = model(gene_ids, inputs, hidden, mask)[:, target]
+                effects[:, target] = torch.autograd.grad(predicted.sum(), inputs)[0]
+        else:
+            with torch.no_grad():
+                effects[:, target] = _finite_differences(model, gene_ids, values, hidden, mask, target, method,
+                                                         step, knockout_values)
+    off_diagonal = ~torch.eye(n_tokens, dtype=torch.bool, device=values.device)
+    return effects * off_diagonal * present[:, :, None] * present[:, None, :]
+
+
+def _finite_differences(model, gene_ids, values, hidden, mask, target, method, step, knockout_values):
+    """(cell, regulator position) change of the target's prediction, every regulator moved in one batch."""
+    batch, n_tokens = values.shape
+    moved = values.expand(n_tokens, batch, n_tokens).clone()  # (moved regulator, cell, position)
+    regulator = torch.arange(n_tokens, device=values.device)
+    if method == "raise":
+        moved[regulator, :, regulator] += step
+    else:
+        moved[regulator, :, regulator] = knockout_values[gene_ids].T
+    repeat = (n_tokens, 1)
+    base = model(gene_ids, values, hidden, mask)[:, target, None]
+    shifted = model(gene_ids.repeat(repeat), moved.reshape(-1, n_tokens), hidden.repeat(repeat),
+                    None if mask is None else mask.repeat(repeat))[:, target].view(n_tokens, batch).T
+    return (shifted - base) / step if method == "raise" else base - shifted
+
+
+def regulator_normalised(effects: torch.Tensor) -> torch.Tensor:
+    """Each regulator's column of (target, regulator) effects divided by its total |effect|, so that a
+    regulator with broad, strong effects does not crowd out the targets of a weaker one."""
+    total = effects.abs().sum(dim=0, keepdim=True)
+    return effects / torch.where(total > 0, total, torch.ones_like(total))
