@@ -35,7 +35,7 @@ def plot_network_heatmap(edges: pd.DataFrame, genes, path, truth: pd.DataFrame |
     for regulator, target, weight in edges[["Gene1", "Gene2", "EdgeWeight"]].itertuples(index=False):
         weights[position[regulator], position[target]] = weight
     limit = np.abs(weights).max() or 1.0
-    size = max(4.0, 0.3 * len(genes) + 2)
+    size = min(max(4.0, 0.3 * len(genes) + 2), 20.0)  # inches: thousands of genes must not make a giant canvas
     figure, axis = plt.subplots(figsize=(size + 1, size))
     image = axis.imshow(weights, cmap="RdBu_r", vmin=-limit, vmax=limit)
     if truth is not None:
