@@ -56,16 +56,20 @@ def draw_cases(count, seed, max_n, head_dims, head_dim_weights):
 
 
 def make_tensor(case, gen, device):
-    """A (B, H, N, D) leaf of the case's layout: contiguous, (B, N, H, D) storage seen through a
-    transpose, or every other feature of a twice-as-wide tensor."""
+    """A (B, H, N, D) tensor of the case's layout, made in its dtype and then viewed (casting or
+    scaling a strided view would copy it to contiguous): contiguous, (B, N, H, D) storage seen
+    through a transpose, or every other feature of a twice-as-wide tensor. Views keep their .grad."""
+    def leaf(*shape):
+        x = torch.randn(shape, generator=gen, device=device) * case.scale
+        return x.to(case.dtype).requires_grad_(case.check_grads)
+
     b, h, n, d = case.batch, case.heads, case.n, case.head_dim
     if case.layout == "contiguous":
-        x = torch.randn(b, h, n, d, generator=gen, device=device)
-    elif case.layout == "transposed":
-        x = torch.randn(b, n, h, d, generator=gen, device=device).transpose(1, 2)
-    else:
-        x = torch.randn(b, h, n, 2 * d, generator=gen, device=device)[..., ::2]
-    return (x * case.scale).to(case.dtype).requires_grad_(case.check_grads)
+        return leaf(b, h, n, d)
+    view = leaf(b, n, h, d).transpose(1, 2) if case.layout == "transposed" else leaf(b, h, n, 2 * d)[..., ::2]
+    if case.check_grads:
+        view.retain_grad()
+    return view
 
 
 def make_mask(case, gen, device):
