@@ -247,64 +247,50 @@ def _bwd_dq_kernel(
 
 
 # ----------------------------------------------------------------------------------------------
-# Tile configurations. On a GPU each kernel is autotuned over a few candidates, keyed by sequence
-# length, head dim, masking and dtype; candidates that cannot fit in shared memory are pruned
-# first. Under the interpreter one block covers up to 64 rows: fewer programs run faster there.
+# Tile configurations: (BLOCK_M, BLOCK_N, num_warps, num_stages), best first, as autotuning chose
+# them on an H100 at the benchmark shapes (kernels/TUNING.md). A fixed choice keeps launches
+# cheap (no autotuner on the call path) and compiles one variant per case. The first tile that
+# fits in shared memory and registers runs. Under the interpreter one block covers up to 64 rows:
+# fewer programs run faster there.
 # ----------------------------------------------------------------------------------------------
 
 _SMEM_BYTES = 200 * 1024  # a margin under Hopper's 227 KB per block
+_FALLBACK_TILES = [(64, 64, 4, 2), (64, 32, 4, 2), (32, 32, 4, 2), (16, 32, 4, 2)]
+_TILES = {  # kernel: (tiles for head dim <= 32, tiles for head dim 64, tiles for 128 and up)
+    "fwd": ([(128, 64, 4, 3)], [(128, 64, 8, 3)], [(128, 64, 8, 3)]),
+    "dkdv": ([(32, 128, 4, 3)], [(32, 128, 4, 3)], [(32, 64, 4, 3)]),
+    "dq": ([(64, 64, 4, 3)], [(128, 64, 8, 3)], [(128, 64, 8, 3)]),
+}
 
 
-def _configs(shapes):
-    return [triton.Config({"BLOCK_M": m, "BLOCK_N": n}, num_warps=w, num_stages=s) for m, n, w, s in shapes]
+def _fits(kernel, tile, head_dim, itemsize):
+    """Shared memory: held tiles once, two streamed tiles per pipeline stage. Registers: at most
+    64 x 256 fp32 accumulator elements per program (larger ones spill)."""
+    block_m, block_n, _, stages = tile
+    held, streamed, accumulator = {"fwd": (block_m, block_n, block_m),
+                                   "dq": (2 * block_m, block_n, block_m),
+                                   "dkdv": (2 * block_n, block_m, 2 * block_n)}[kernel]
+    smem = (held + 2 * stages * streamed) * head_dim * itemsize
+    return smem <= _SMEM_BYTES and accumulator * head_dim <= 64 * 256
 
 
-# (BLOCK_M, BLOCK_N, num_warps, num_stages)
-_FWD_CONFIGS = _configs([(128, 64, 8, 3), (128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 2),
-                         (64, 64, 4, 3), (64, 128, 4, 3), (64, 32, 4, 2)])
-_DKDV_CONFIGS = _configs([(64, 128, 8, 3), (32, 128, 8, 3), (32, 128, 4, 3), (64, 64, 4, 3),
-                          (32, 64, 4, 3), (16, 64, 4, 3), (16, 64, 4, 2)])
-_DQ_CONFIGS = _configs([(128, 64, 8, 3), (128, 32, 8, 3), (64, 64, 4, 3), (64, 32, 4, 3), (64, 32, 4, 2)])
+def _tile(kernel, head_dim, dtype):
+    preferred = _TILES[kernel][0 if head_dim <= 32 else 1 if head_dim == 64 else 2]
+    itemsize = torch.finfo(dtype).bits // 8
+    return next(t for t in preferred + _FALLBACK_TILES if _fits(kernel, t, head_dim, itemsize))
 
 
-def _fits(streamed_rows, held_rows, stages, head_dim, itemsize):
-    """Held tiles once plus two streamed tiles per pipeline stage, in shared memory."""
-    return (held_rows + 2 * stages * streamed_rows) * head_dim * itemsize <= _SMEM_BYTES
-
-
-def _prune_query_stationary(configs, named_args, **kwargs):
-    head_dim, itemsize = kwargs["HEAD_DIM"], named_args["Q"].element_size()
-    kept = [c for c in configs
-            if _fits(c.kwargs["BLOCK_N"], c.kwargs["BLOCK_M"], c.num_stages, head_dim, itemsize)
-            and (head_dim < 256 or c.kwargs["BLOCK_M"] <= 64)]  # a 128 x 256 fp32 accumulator spills
-    return kept or configs[-1:]
-
-
-def _prune_key_stationary(configs, named_args, **kwargs):
-    head_dim, itemsize = kwargs["HEAD_DIM"], named_args["Q"].element_size()
-    kept = [c for c in configs
-            if _fits(c.kwargs["BLOCK_M"], 2 * c.kwargs["BLOCK_N"], c.num_stages, head_dim, itemsize)
-            and c.kwargs["BLOCK_N"] * head_dim <= 64 * 128]  # two fp32 accumulators in registers
-    return kept or configs[-1:]
-
-
-def _autotuned(kernel, configs, prune):
-    return triton.autotune(configs, key=["N", "HEAD_DIM", "HAS_MASK"],
-                           prune_configs_by={"early_config_prune": prune})(kernel)
-
-
-_fwd_tuned = _autotuned(_fwd_kernel, _FWD_CONFIGS, _prune_query_stationary)
-_dkdv_tuned = _autotuned(_bwd_dkdv_kernel, _DKDV_CONFIGS, _prune_key_stationary)
-_dq_tuned = _autotuned(_bwd_dq_kernel, _DQ_CONFIGS, _prune_query_stationary)
-
-
-def _launch(kernel, tuned, grid_rows, args, n, batch_heads, meta):
-    """Run the autotuned kernel on a GPU, or the plain one with a fixed config when interpreted."""
+def _launch(kernel, name, args, n, batch_heads, meta):
+    """One program per (row block, batch*head); the kernel streams the other sequence axis."""
     if INTERPRETED:
         block = min(64, max(16, triton.next_power_of_2(n)))
-        kernel[(triton.cdiv(n, block), batch_heads)](*args, BLOCK_M=block, BLOCK_N=block, **meta)
+        block_m = block_n = block
+        options = {}
     else:
-        tuned[lambda cfg: (triton.cdiv(n, cfg[grid_rows]), batch_heads)](*args, **meta)
+        block_m, block_n, warps, stages = _tile(name, meta["HEAD_DIM"], args[0].dtype)
+        options = dict(num_warps=warps, num_stages=stages)
+    rows = block_n if name == "dkdv" else block_m
+    kernel[(triton.cdiv(n, rows), batch_heads)](*args, BLOCK_M=block_m, BLOCK_N=block_n, **meta, **options)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -337,7 +323,7 @@ def _forward(q, k, v, key_padding_mask, eps):
     args = (q, k, v, keep, o, r, *q.stride(), *k.stride(), *v.stride(), *o.stride(),
             stride_mb, stride_mn, heads, n, 1.0 / math.sqrt(head_dim), eps)
     meta = dict(HEAD_DIM=head_dim, HAS_MASK=key_padding_mask is not None, PRECISION=_precision(q.dtype))
-    _launch(_fwd_kernel, _fwd_tuned, "BLOCK_M", args, n, batch * heads, meta)
+    _launch(_fwd_kernel, "fwd", args, n, batch * heads, meta)
     return o, r
 
 
@@ -353,10 +339,8 @@ def _backward(q, k, v, o, r, do, key_padding_mask):
     shared = (*q.stride(), *k.stride(), *v.stride(), *do.stride(), stride_mb, stride_mn,
               heads, n, 1.0 / math.sqrt(head_dim))
     meta = dict(HEAD_DIM=head_dim, HAS_MASK=key_padding_mask is not None, PRECISION=_precision(q.dtype))
-    _launch(_bwd_dkdv_kernel, _dkdv_tuned, "BLOCK_N",
-            (q, k, v, do, keep, r, delta, dk, dv, *shared), n, batch * heads, meta)
-    _launch(_bwd_dq_kernel, _dq_tuned, "BLOCK_M",
-            (q, k, v, do, keep, r, delta, dq, *shared), n, batch * heads, meta)
+    _launch(_bwd_dkdv_kernel, "dkdv", (q, k, v, do, keep, r, delta, dk, dv, *shared), n, batch * heads, meta)
+    _launch(_bwd_dq_kernel, "dq", (q, k, v, do, keep, r, delta, dq, *shared), n, batch * heads, meta)
     return dq, dk, dv
 
 
