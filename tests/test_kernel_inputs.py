@@ -21,8 +21,11 @@ FP16_MAX = torch.finfo(torch.float16).max
 
 
 @pytest.fixture(autouse=True)
-def seeded():
+def on_kernel_device():
+    """Tensors are made where the kernels run: CUDA when present, else the CPU (interpreter)."""
     torch.manual_seed(0)
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+        yield
 
 
 @pytest.fixture
@@ -116,9 +119,9 @@ def test_mask_of_wrong_shape_is_named(mask_shape):
 
 def test_inputs_on_different_devices_are_named():
     q, k, v = qkv()
-    with pytest.raises(ValueError, match="one device, got cpu, meta, cpu"):
+    with pytest.raises(ValueError, match=f"one device, got {q.device}, meta, {q.device}"):
         flashsign(q, k.to("meta"), v)
-    with pytest.raises(ValueError, match="key_padding_mask is on meta, q on cpu"):
+    with pytest.raises(ValueError, match=f"key_padding_mask is on meta, q on {q.device}"):
         flashsign(q, k, v, key_padding_mask=torch.ones(2, 9, dtype=torch.bool, device="meta"))
 
 
