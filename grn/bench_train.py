@@ -174,8 +174,8 @@ def environment(device, argv):
     try:
         env["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                        check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        env["commit"] = "unknown"
+    except (OSError, subprocess.CalledProcessError):  # a copy of the tree without .git: the caller may say
+        env["commit"] = os.environ.get("GIT_COMMIT", "unknown")
     return env
 
 
