@@ -78,7 +78,7 @@ def _fwd_kernel(
     HAS_MASK: tl.constexpr, PRECISION: tl.constexpr,
 ):
     pid_m = tl.program_id(0)
-    pid_bh = tl.program_id(1)
+    pid_bh = tl.program_id(1).to(tl.int64)  # 64-bit base offsets: inputs may span > 2^31 elements
     b = pid_bh // H
     h = pid_bh % H
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -123,7 +123,7 @@ def _bwd_delta_kernel(
 ):
     """Delta_i = rowsum(dO_i * O_i) in fp32."""
     pid_m = tl.program_id(0)
-    pid_bh = tl.program_id(1)
+    pid_bh = tl.program_id(1).to(tl.int64)
     b = pid_bh // H
     h = pid_bh % H
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -155,7 +155,7 @@ def _bwd_dkdv_kernel(
     that key alone, so they are zeroed once at the end instead of masking every tile.
     """
     pid_n = tl.program_id(0)
-    pid_bh = tl.program_id(1)
+    pid_bh = tl.program_id(1).to(tl.int64)
     b = pid_bh // H
     h = pid_bh % H
     cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -191,9 +191,10 @@ def _bwd_dkdv_kernel(
         keep = tl.load(KEEP + b * stride_mb + cols * stride_mn, mask=col_ok, other=0) != 0
         dk = tl.where(keep[:, None], dk, 0.0)
         dv = tl.where(keep[:, None], dv, 0.0)
-    out = pid_bh * N * HEAD_DIM + cols[:, None] * HEAD_DIM + feats[None, :]
-    tl.store(DK + out, (dk * scale).to(DK.dtype.element_ty), mask=col_ok[:, None])
-    tl.store(DV + out, dv.to(DV.dtype.element_ty), mask=col_ok[:, None])
+    out = cols[:, None] * HEAD_DIM + feats[None, :]
+    head = pid_bh * N * HEAD_DIM
+    tl.store(DK + head + out, (dk * scale).to(DK.dtype.element_ty), mask=col_ok[:, None])
+    tl.store(DV + head + out, dv.to(DV.dtype.element_ty), mask=col_ok[:, None])
 
 
 @triton.jit
@@ -210,7 +211,7 @@ def _bwd_dq_kernel(
 ):
     """One query block, all key blocks: dQ = dS K * scale. DQ is contiguous (B, H, N, HEAD_DIM)."""
     pid_m = tl.program_id(0)
-    pid_bh = tl.program_id(1)
+    pid_bh = tl.program_id(1).to(tl.int64)
     b = pid_bh // H
     h = pid_bh % H
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -242,8 +243,8 @@ def _bwd_dq_kernel(
             ds = tl.where(keep[None, :] != 0, ds, 0.0)
         dq = _dot(ds.to(k_t.dtype), tl.trans(k_t), dq, PRECISION)
 
-    out = pid_bh * N * HEAD_DIM + rows[:, None] * HEAD_DIM + feats[None, :]
-    tl.store(DQ + out, (dq * scale).to(DQ.dtype.element_ty), mask=row_ok[:, None])
+    out = rows[:, None] * HEAD_DIM + feats[None, :]
+    tl.store(DQ + pid_bh * N * HEAD_DIM + out, (dq * scale).to(DQ.dtype.element_ty), mask=row_ok[:, None])
 
 
 # ----------------------------------------------------------------------------------------------
