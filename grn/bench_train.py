@@ -214,14 +214,14 @@ def markdown(rows, attention_map, env, args):
 
 
 def log_to_wandb(rows, attention_map, env):
-    os.environ.setdefault("WANDB_MODE", "offline")  # never the network unless the user chose it
     try:
         import wandb
     except ImportError:
         print("wandb is not installed: results not logged to W&B")
         return
     columns = sorted({key for row in rows for key in row})
-    run = wandb.init(project="flashsign-grn", job_type="train-bench", config=env)
+    # Offline unless the user chose otherwise, passed explicitly: wandb caches its settings per process.
+    run = wandb.init(project="flashsign-grn", job_type="train-bench", config=env, mode=os.environ.get("WANDB_MODE", "offline"))
     run.log({"train_bench": wandb.Table(columns=columns, data=[[str(r.get(c, "")) for c in columns] for r in rows])})
     if attention_map is not None:
         run.summary.update({f"attention_map/{key}": value for key, value in attention_map.items()})

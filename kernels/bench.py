@@ -171,14 +171,14 @@ def markdown(rows, env):
 
 
 def log_to_wandb(rows, env):
-    os.environ.setdefault("WANDB_MODE", "offline")  # never the network unless the user chose it
     try:
         import wandb
     except ImportError:
         print("wandb is not installed: results not logged to W&B")
         return
     columns = sorted({key for row in rows for key in row})
-    run = wandb.init(project="flashsign-grn", job_type="kernel-bench", config=env)
+    # Offline unless the user chose otherwise, passed explicitly: wandb caches its settings per process.
+    run = wandb.init(project="flashsign-grn", job_type="kernel-bench", config=env, mode=os.environ.get("WANDB_MODE", "offline"))
     run.log({"kernel_bench": wandb.Table(columns=columns, data=[[str(r.get(c, "")) for c in columns] for r in rows])})
     run.finish()
 
