@@ -235,8 +235,6 @@ def test_fp16_scores_of_magnitude_1e4_are_accurate(no_fallback):
     assert_matches_float64(q, k, v, torch.rand(1, 50) > 0.2)
 
 
-@pytest.mark.xfail(strict=True, reason="the fallback reference forms q k^T in fp16 before dividing by sqrt(D), "
-                                       "so it overflows once |s| > 65504 / sqrt(D): NaN where the kernel is exact")
 def test_fp16_fallback_with_scores_of_magnitude_1e4_is_accurate(fresh_warnings):
     (q, k, v), top = fp16_scores_of_magnitude(scale=80.0, head_dim=96)
     assert 1e4 < top < FP16_MAX
@@ -278,8 +276,6 @@ HUGE_OFFSETS = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=True, reason="kernel offsets b * stride are int32: inputs addressing elements "
-                                       "past 2^31 read out of bounds (segfault on the interpreter)")
 def test_offsets_past_2_31_elements_address_correctly():
     child = subprocess.run([sys.executable, "-c", HUGE_OFFSETS], capture_output=True, text=True,
                            timeout=300, cwd=Path(__file__).parents[1])
