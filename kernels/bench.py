@@ -102,7 +102,21 @@ def run(dtype_names):
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     add_ratios(rows)
+    add_napkin_predictions(rows)
     return rows
+
+
+def add_napkin_predictions(rows):
+    """The cost model's predicted forward time beside each fused kernel's measured one.
+
+    ncd_layers sits above kernels; this command is an entry point, so it may reach up for the model."""
+    from ncd_layers import predict_attention_time
+
+    for row in rows:
+        normaliser = "l2" if row["method"] == "flashsign" else "softmax" if row["method"].startswith("sdpa") else None
+        if normaliser is not None:
+            seconds = predict_attention_time(*row["shape"], normaliser=normaliser, bytes_per_element=2)
+            row["napkin fwd ms"] = round(seconds * 1e3, 4)
 
 
 def add_ratios(rows):
@@ -154,15 +168,16 @@ def markdown(rows, env):
               "method's time (above 1 = faster); peak = extra memory of one forward+backward",
               "- `torch Gram form` is the same function computed in O(N D^2) (kernels/gram.py); its TFLOP/s "
               "are effective rates under the N^2 count, not work done", ""]
-    header = ["dtype", "shape", "method"] + [f"{p} TFLOP/s (x)" for p in PASSES] + ["peak MiB"]
+    header = ["dtype", "shape", "method"] + [f"{p} TFLOP/s (x)" for p in PASSES] + ["peak MiB", "fwd ms",
+                                                                                     "napkin fwd ms"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         cells = [r["dtype"], str(tuple(r["shape"])), r["method"]]
         if r["status"] == "ok":
             cells += [f"{r[f'{p} TFLOP/s']} ({r.get(f'{p} vs best sdpa', '-')})" for p in PASSES]
-            cells += [str(r["peak_mib"])]
+            cells += [str(r["peak_mib"]), str(r["fwd ms"]), str(r.get("napkin fwd ms", "-"))]
         else:
-            cells += [r["status"]] + [""] * len(PASSES)
+            cells += [r["status"]] + [""] * (len(header) - 4)
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## The issue's targets (FlashSign / fastest SDPA backend)", "",
               "| target | measured | met |", "|---|---|---|"]
