@@ -68,6 +68,7 @@ def evaluate(cfg: DictConfig) -> pd.DataFrame:
     """Evaluate every dataset (resuming finished ones), then write and log the tables and figures."""
     out = Path(cfg.out)
     datasets = find_datasets(cfg.data_root, cfg.datasets)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # one trainer per model: keep the bar readable
     scores = []
     for dataset in tqdm(datasets, desc="datasets", unit="dataset"):
         scores.append(evaluate_dataset(dataset, cfg, out / dataset.name))
