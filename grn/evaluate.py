@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 
+import anndata as ad
 import hydra
 import lightning as L
 import numpy as np
@@ -31,7 +32,7 @@ from grn.metrics import score_network
 from grn.perturbation import perturbation_effects, regulator_normalised
 from grn.plots import plot_network_heatmap, plot_pr_curve
 from grn.preprocess import preprocess
-from grn.readout import attention_maps, edges_from_matrix, network_from_maps
+from grn.readout import aggregate_maps, attention_maps, edges_from_matrix
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +144,7 @@ def read_out(model, datamodule: ExpressionDataModule, readout: DictConfig, norma
     dataset = CellDataset(datamodule.adata.X[cells], datamodule.mean, datamodule.std, datamodule.mask_fraction, seed)
     loader = DataLoader(dataset, batch_size=readout.batch_size)
     if readout.method == "attention":
-        maps = attention_maps(model, loader, datamodule.n_genes, normaliser)
-        edges = network_from_maps(maps, datamodule.genes, readout.mode)
-        position = {gene: i for i, gene in enumerate(datamodule.genes)}
-        weights = np.zeros((datamodule.n_genes, datamodule.n_genes))
-        weights[edges["Gene2"].map(position), edges["Gene1"].map(position)] = edges["EdgeWeight"]
-        return weights
+        return aggregate_maps(attention_maps(model, loader, datamodule.n_genes, normaliser), readout.mode).numpy()
     knockout = -datamodule.mean / datamodule.std  # the standardised level of zero expression
     effects = perturbation_effects(model, loader, datamodule.n_genes, readout.method, readout.mode,
                                    step=readout.step, knockout_values=knockout)
@@ -169,8 +165,6 @@ def with_pseudotime(adata):
     times = adata.obs[columns].to_numpy(dtype=float)
     scaled = times / np.nanmax(np.where(np.isnan(times), -np.inf, times), axis=0).clip(min=1e-12)
     time = np.nan_to_num(np.nanmin(np.where(np.isnan(scaled), np.inf, scaled), axis=1), posinf=0.0)
-    import anndata as ad
-
     data = ad.AnnData(np.column_stack([np.asarray(adata.X), time]).astype(np.float32), obs=adata.obs.copy(),
                       var=pd.DataFrame(index=[*adata.var_names, PSEUDOTIME]))
     data.uns.update(adata.uns)

@@ -51,27 +51,32 @@ def attention_maps(model, loader, n_genes: int, normaliser: str, reduce=None) ->
 
 def network_from_maps(maps: torch.Tensor, genes, mode: str = "raw", layer: int | None = None,
                       head: int | None = None) -> pd.DataFrame:
-    """Aggregate (layers, heads, target, regulator) maps into ranked edges regulator -> target.
+    """Aggregate (layers, heads, target, regulator) maps into ranked edges regulator -> target
+    (see `aggregate_maps` for the modes and the layer/head selection)."""
+    if maps.dim() != 4 or maps.shape[-1] != maps.shape[-2] or maps.shape[-1] != len(genes):
+        raise ValueError(f"maps must be (layers, heads, genes, genes) with {len(genes)} genes, got {tuple(maps.shape)}")
+    return edges_from_matrix(aggregate_maps(maps, mode, layer, head), genes)
+
+
+def aggregate_maps(maps: torch.Tensor, mode: str = "raw", layer: int | None = None,
+                   head: int | None = None) -> torch.Tensor:
+    """(layers, heads, target, regulator) maps -> one (target, regulator) weight matrix.
 
     raw: the signed mean; abs: the mean of magnitudes; rank: each layer-head map rank-normalised per
     target row (as scGPT does) before averaging, carrying the sign of the raw mean.
     `layer` and/or `head` restrict the aggregate to that layer's or head's maps."""
-    if maps.dim() != 4 or maps.shape[-1] != maps.shape[-2] or maps.shape[-1] != len(genes):
-        raise ValueError(f"maps must be (layers, heads, genes, genes) with {len(genes)} genes, got {tuple(maps.shape)}")
     for name, index, size in (("layer", layer, maps.shape[0]), ("head", head, maps.shape[1])):
         if index is not None and not -size <= index < size:
             raise ValueError(f"{name} {index} out of range: the maps have {size}")
     maps = maps[slice(None) if layer is None else [layer]][:, slice(None) if head is None else [head]]
     if mode == "raw":
-        weights = maps.mean(dim=(0, 1))
-    elif mode == "abs":
-        weights = maps.abs().mean(dim=(0, 1))
-    elif mode == "rank":
+        return maps.mean(dim=(0, 1))
+    if mode == "abs":
+        return maps.abs().mean(dim=(0, 1))
+    if mode == "rank":
         ranks = maps.abs().argsort(dim=-1).argsort(dim=-1).float() / max(1, maps.shape[-1] - 1)
-        weights = ranks.mean(dim=(0, 1)) * torch.sign(maps.mean(dim=(0, 1)))
-    else:
-        raise ValueError(f"unknown read-out mode {mode!r}; expected raw, abs or rank")
-    return edges_from_matrix(weights, genes)
+        return ranks.mean(dim=(0, 1)) * torch.sign(maps.mean(dim=(0, 1)))
+    raise ValueError(f"unknown read-out mode {mode!r}; expected raw, abs or rank")
 
 
 def edges_from_matrix(weights, genes) -> pd.DataFrame:

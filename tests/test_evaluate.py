@@ -134,3 +134,13 @@ def test_bad_data_root_is_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no dataset matching"):
         find_datasets(tmp_path / "empty")
+
+
+def test_attention_read_out_option(tmp_path, data_root):
+    cfg = tiny(tmp_path, data_root, "wandb.enabled=false", "readout.method=attention", "readout.mode=raw",
+               "datasets=FAM*", "baselines=[]", "peers=false")
+    results = evaluate(cfg)
+    assert sorted(results["method"]) == ["softmax", "spherical"]
+    spherical = pd.read_csv(tmp_path / "out" / "FAM_2000_0" / "spherical.csv", sep="\t")
+    softmax = pd.read_csv(tmp_path / "out" / "FAM_2000_0" / "softmax.csv", sep="\t")
+    assert (spherical["EdgeWeight"] < 0).any() and (softmax["EdgeWeight"] > 0).all()  # signed vs positive weights
