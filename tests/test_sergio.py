@@ -7,10 +7,8 @@ import pytest
 
 from grn.data import load_beeline
 from grn.errors import InputError
-
-pytest.importorskip("SERGIO", reason="sergio-scsim is not installed")
-from grn.sergio import reference_edges, reference_subnetwork, simulate_sergio  # noqa: E402
-from grn.simulated import write_beeline_dataset  # noqa: E402
+from grn.sergio import reference_edges, reference_subnetwork, simulate_sergio
+from grn.simulated import write_beeline_dataset
 
 
 def test_subnetwork_is_a_connected_acyclic_piece_of_the_reference():
