@@ -86,10 +86,3 @@ class ExpressionDataModule(L.LightningDataModule):
 
     def val_dataloader(self):
         return self._loader(self.val_cells, shuffle=False, fixed_masks_seed=self.seed)
-
-    def all_cells_dataloader(self, shard: int = 0, shards: int = 1):
-        """Every cell in order, for reading the network out of a trained model; with `shards` processes,
-        process `shard` reads every shards-th cell, so together they read each cell exactly once."""
-        if self.adata.n_obs < shards:
-            raise InputError(f"{self.adata.n_obs} cells cannot be shared among {shards} processes")
-        return self._loader(np.arange(shard, self.adata.n_obs, shards), shuffle=False, fixed_masks_seed=self.seed)

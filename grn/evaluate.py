@@ -19,20 +19,19 @@ import numpy as np
 import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from grn.baselines import BASELINES
 from grn.data import load_beeline
-from grn.datamodule import CellDataset, ExpressionDataModule
+from grn.datamodule import ExpressionDataModule
 from grn.errors import InputError
 from grn.io import atomic_write, write_ranked_edges
 from grn.lit_module import GRNModule
 from grn.metrics import score_network
-from grn.perturbation import perturbation_effects, regulator_normalised
+from grn.network import read_network
 from grn.plots import plot_network_heatmap, plot_pr_curve
 from grn.preprocess import preprocess
-from grn.readout import aggregate_maps, attention_maps, edges_from_matrix
+from grn.readout import edges_from_matrix
 
 log = logging.getLogger(__name__)
 
@@ -132,27 +131,8 @@ def train_and_read_out(adata, settings: DictConfig, normaliser: str, seed: int) 
     trainer = instantiate(settings.trainer, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                           enable_model_summary=False)
     trainer.fit(module, datamodule)
-    weights = read_out(module.model, datamodule, settings.readout, normaliser, seed)
+    weights = read_network(module.model, datamodule, settings.readout, normaliser, seed)
     return edges_from_matrix(weights[:len(genes), :len(genes)], genes)
-
-
-def read_out(model, datamodule: ExpressionDataModule, readout: DictConfig, normaliser: str, seed: int) -> np.ndarray:
-    """The (target, regulator) weight matrix of a trained model, by in-silico perturbation or attention,
-    read on at most readout.max_cells cells drawn at random (fixed seed)."""
-    n_cells = datamodule.adata.n_obs
-    cells = np.sort(np.random.default_rng(seed).permutation(n_cells)[:readout.max_cells or n_cells])
-    dataset = CellDataset(datamodule.adata.X[cells], datamodule.mean, datamodule.std, datamodule.mask_fraction, seed)
-    loader = DataLoader(dataset, batch_size=readout.batch_size)
-    if readout.method == "attention":
-        return aggregate_maps(attention_maps(model, loader, datamodule.n_genes, normaliser), readout.mode).numpy()
-    knockout = -datamodule.mean / datamodule.std  # the standardised level of zero expression
-    effects = perturbation_effects(model, loader, datamodule.n_genes, readout.method, readout.mode,
-                                   step=readout.step, knockout_values=knockout)
-    if readout.mode == "abs":  # magnitudes rank, the mean effect gives the sign
-        signs = perturbation_effects(model, loader, datamodule.n_genes, readout.method, "mean",
-                                     step=readout.step, knockout_values=knockout).sign()
-        effects = effects * signs
-    return (regulator_normalised(effects) if readout.per_regulator else effects).numpy()
 
 
 def with_pseudotime(adata):

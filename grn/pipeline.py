@@ -15,7 +15,8 @@ from grn.lit_module import GRNModule
 from grn.metrics import format_scores, score_network
 from grn.plots import plot_network_heatmap, plot_pr_curve
 from grn.preprocess import preprocess
-from grn.readout import attention_maps, network_from_maps
+from grn.network import read_network, resolve
+from grn.readout import edges_from_matrix
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +43,18 @@ def train_and_read_out(cfg: DictConfig) -> dict:
     trainer.fit(module, datamodule, ckpt_path=resume_from)
     if not trainer.fast_dev_run:
         trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")  # the periodic one may predate the last steps
-    # Each process reads its share of the cells; the partial sums are all-reduced; rank 0 writes.
-    cells = datamodule.all_cells_dataloader(shard=trainer.global_rank, shards=trainer.world_size)
-    maps = attention_maps(module.model, cells, datamodule.n_genes, normaliser,
-                          reduce=lambda partial: trainer.strategy.reduce(partial, reduce_op="sum"))
+    # Attention: each process reads its share of the cells and the partial sums are all-reduced.
+    # Perturbation: rank 0 reads them all. Either way the network does not depend on the process count.
+    method, mode = resolve(cfg.readout, datamodule.n_genes)
+    if method == "attention" or trainer.is_global_zero:
+        weights = read_network(module.model, datamodule, cfg.readout, normaliser, cfg.seed,
+                               shard=trainer.global_rank, shards=trainer.world_size,
+                               reduce=lambda partial: trainer.strategy.reduce(partial, reduce_op="sum"))
     if not trainer.is_global_zero:
         return {}
-    edges = network_from_maps(maps, datamodule.genes, cfg.readout.mode)
+    edges = edges_from_matrix(weights, datamodule.genes)
     write_ranked_edges(edges, out / "network.csv")
-    metrics = {"dataset": adata.uns.get("name", ""), "attention": normaliser, "readout": cfg.readout.mode,
+    metrics = {"dataset": adata.uns.get("name", ""), "attention": normaliser, "readout": f"{method} ({mode})",
                "n_cells": int(adata.n_obs), "n_genes": int(adata.n_vars)}
     if "val/loss" in trainer.callback_metrics:
         metrics["val_loss"] = float(trainer.callback_metrics["val/loss"])
@@ -59,7 +63,7 @@ def train_and_read_out(cfg: DictConfig) -> dict:
     if truth is not None:
         scores = score_network(edges, truth)
         metrics.update(scores)
-        print(f"\nGRN scores ({metrics['dataset']}, {normaliser} attention)\n{format_scores(scores)}")
+        print(f"\nGRN scores ({metrics['dataset']}, {normaliser} attention, {method} read-out)\n{format_scores(scores)}")
         plot_pr_curve({f"{normaliser} attention": edges}, truth, out / "pr_curve.png", title=metrics["dataset"])
         figures["pr_curve"] = out / "pr_curve.png"
     write_json(metrics, out / "metrics.json")

@@ -9,7 +9,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 COMMON = ["experiment=grn_spherical", "trainer.accelerator=cpu", "trainer.max_epochs=3", "model.width=16",
-          "model.heads=2", "logger=none"]
+          "model.heads=2", "logger=none", "readout.method=attention"]  # the read-out that is sharded and reduced
 
 
 def train(out: Path, *overrides):

@@ -44,7 +44,7 @@ def test_experiments_differ_only_in_attention(tmp_path):
 def test_fast_dev_run_trains_and_reads_out(tmp_path, experiment):
     """Without CUDA, spherical attention runs FlashSign on the Triton interpreter here."""
     cfg = compose_train(tmp_path, f"experiment={experiment}", "logger=none", "+trainer.fast_dev_run=true",
-                        "model.width=16", "model.heads=2")
+                        "model.width=16", "model.heads=2", "readout.method=attention")
     metrics = train_and_read_out(cfg)
     network = pd.read_csv(tmp_path / "network.csv", sep="\t")
     assert list(network.columns) == ["Gene1", "Gene2", "EdgeWeight"]

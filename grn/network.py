@@ -1,0 +1,53 @@
+"""The network a trained model implies, as a (target i, regulator j) weight matrix.
+
+Two read-outs: the attention maps (signed for spherical attention; cell sums sharded over processes
+and all-reduced), or in-silico perturbation of each regulator's input (grn.perturbation), which
+scored higher on BEELINE's replicates 0-2 but costs a forward pass per (target, regulator) pair.
+"""
+import numpy as np
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader
+
+from grn.datamodule import CellDataset, ExpressionDataModule
+from grn.perturbation import perturbation_effects, regulator_normalised
+from grn.readout import aggregate_maps, attention_maps
+
+# `method: auto` perturbs up to this many genes (G^2 forward passes per batch) and reads attention beyond.
+AUTO_PERTURBATION_GENES = 64
+
+
+def resolve(readout: DictConfig, n_genes: int) -> tuple[str, str]:
+    """The read-out method and mode, with `auto` made concrete: knockout on magnitudes (signed by the mean
+    effect) for small networks, the signed raw attention map for large ones."""
+    method = readout.method
+    if method == "auto":
+        method = "knockout" if n_genes <= AUTO_PERTURBATION_GENES else "attention"
+    mode = readout.mode
+    if mode == "auto":
+        mode = "raw" if method == "attention" else "abs"
+    return method, mode
+
+
+def read_network(model, datamodule: ExpressionDataModule, readout: DictConfig, normaliser: str, seed: int,
+                 shard: int = 0, shards: int = 1, reduce=None) -> np.ndarray:
+    """Weights read on at most readout.max_cells cells drawn at random (fixed seed). The attention read-out
+    splits those cells over `shards` processes and sums them with `reduce`; a perturbation read-out reads
+    them all wherever it is called."""
+    method, mode = resolve(readout, datamodule.n_genes)
+    n_cells = datamodule.adata.n_obs
+    cells = np.sort(np.random.default_rng(seed).permutation(n_cells)[:readout.max_cells or n_cells])
+    if method == "attention":
+        cells = cells[shard::shards]
+    dataset = CellDataset(datamodule.adata.X[cells], datamodule.mean, datamodule.std, datamodule.mask_fraction, seed)
+    loader = DataLoader(dataset, batch_size=readout.batch_size)
+    if method == "attention":
+        maps = attention_maps(model, loader, datamodule.n_genes, normaliser, reduce=reduce)
+        return aggregate_maps(maps, mode).numpy()
+    knockout = -datamodule.mean / datamodule.std  # the standardised level of zero expression
+    effects = perturbation_effects(model, loader, datamodule.n_genes, method, mode,
+                                   step=readout.step, knockout_values=knockout)
+    if mode == "abs":  # magnitudes rank, the mean effect gives the sign
+        signs = perturbation_effects(model, loader, datamodule.n_genes, method, "mean",
+                                     step=readout.step, knockout_values=knockout).sign()
+        effects = effects * signs
+    return (regulator_normalised(effects) if readout.per_regulator else effects).numpy()
