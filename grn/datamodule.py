@@ -36,7 +36,7 @@ class CellDataset(Dataset):
         """A random mask_fraction of the n_genes tokens (at least one), fixed per cell if fixed_masks_seed."""
         generator = None
         if self.fixed_masks_seed is not None:
-            generator = torch.Generator().manual_seed(self.fixed_masks_seed * 1_000_003 + index)
+            generator = torch.Generator().manual_seed(self.fixed_masks_seed * 1_000_003 + int(index))
         n_hidden = max(1, round(self.mask_fraction * n_genes))
         hidden = torch.zeros(n_genes, dtype=torch.bool)
         hidden[torch.randperm(n_genes, generator=generator)[:n_hidden]] = True

@@ -35,7 +35,9 @@ class GRNModule(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        steps = self.trainer.estimated_stepping_batches
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.hparams.lr, total_steps=max(1, steps),
-                                                       pct_start=0.1)
+        steps = max(1, self.trainer.estimated_stepping_batches)
+        # OneCycleLR divides by pct_start * steps - 1, which is zero at exactly 10 steps.
+        pct_start = 0.2 if float(0.1 * steps) == 1.0 else 0.1
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.hparams.lr, total_steps=steps,
+                                                       pct_start=pct_start)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -70,3 +70,11 @@ def test_short_run_writes_checkpoint_plots_and_offline_wandb_run(tmp_path, refer
     assert logged["grn/epr"] == pytest.approx(metrics["epr"])
     assert "train/loss" in logged and "val/loss" in logged
     assert logged_config(run_files[0])["model"]["attention"]["normaliser"] == "l2"
+
+
+def test_exactly_ten_training_steps(tmp_path, reference_attention):
+    # 576 training cells in batches of 64 = 9 steps an epoch; 10 steps is where OneCycleLR's warm-up
+    # phase would end at step 0 and divide by zero.
+    cfg = compose_train(tmp_path, "logger=none", "model.width=16", "model.heads=2", "trainer.max_epochs=2",
+                        "+trainer.max_steps=10", "readout.method=attention")
+    assert train_and_read_out(cfg)["auprc_ratio"] > 0
