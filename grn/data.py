@@ -28,7 +28,10 @@ def load_beeline(path=None, name=None, root=None) -> ad.AnnData:
     adata.uns["name"] = folder.name
     pseudotime = folder / "PseudoTime.csv"
     if pseudotime.exists():
-        times = _read_csv(pseudotime, index_col=0).reindex(adata.obs_names)
+        times = _read_csv(pseudotime, index_col=0)
+        if times.index.duplicated().any() or not set(adata.obs_names) <= set(times.index.astype(str)):
+            raise InputError(f"{pseudotime}: cell names repeat or do not cover the cells of ExpressionData.csv")
+        times = times.set_axis(times.index.astype(str)).reindex(adata.obs_names)
         adata.obs[[f"pseudotime_{c}" for c in range(times.shape[1])]] = times.to_numpy(dtype=float)
     truth_file = folder / "refNetwork.csv"
     if truth_file.exists():

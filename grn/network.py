@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
 from grn.datamodule import CellDataset, ExpressionDataModule
+from grn.gene_sets import ExpressedGenesDataset, pad_cells
 from grn.perturbation import perturbation_effects, regulator_normalised
 from grn.readout import aggregate_maps, attention_maps
 
@@ -38,8 +39,10 @@ def read_network(model, datamodule: ExpressionDataModule, readout: DictConfig, n
     cells = np.sort(np.random.default_rng(seed).permutation(n_cells)[:readout.max_cells or n_cells])
     if method == "attention":
         cells = cells[shard::shards]
-    dataset = CellDataset(datamodule.adata.X[cells], datamodule.mean, datamodule.std, datamodule.mask_fraction, seed)
-    loader = DataLoader(dataset, batch_size=readout.batch_size)
+    # Read each cell as it was trained: all genes, or its expressed genes only (padded per batch).
+    kind, collate = (ExpressedGenesDataset, pad_cells) if datamodule.expressed_only else (CellDataset, None)
+    dataset = kind(datamodule.adata.X[cells], datamodule.mean, datamodule.std, datamodule.mask_fraction, seed)
+    loader = DataLoader(dataset, batch_size=readout.batch_size, collate_fn=collate)
     if method == "attention":
         maps = attention_maps(model, loader, datamodule.n_genes, normaliser, reduce=reduce)
         return aggregate_maps(maps, mode).numpy()

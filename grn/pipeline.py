@@ -46,6 +46,7 @@ def train_and_read_out(cfg: DictConfig) -> dict:
     # Attention: each process reads its share of the cells and the partial sums are all-reduced.
     # Perturbation: rank 0 reads them all. Either way the network does not depend on the process count.
     method, mode = resolve(cfg.readout, datamodule.n_genes)
+    module.to(trainer.strategy.root_device)  # Lightning hands the model back on the CPU after fit
     if method == "attention" or trainer.is_global_zero:
         weights = read_network(module.model, datamodule, cfg.readout, normaliser, cfg.seed,
                                shard=trainer.global_rank, shards=trainer.world_size,

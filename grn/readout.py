@@ -23,6 +23,8 @@ def attention_maps(model, loader, n_genes: int, normaliser: str, reduce=None) ->
     With cells sharded over processes, `reduce` sums the partial sums and counts of all of them
     (an all-reduce), so the map does not depend on the number of processes.
     """
+    was_training = model.training
+    model.eval()  # dropout off: the read-out is deterministic
     captured = {}
     hooks = [layer.register_forward_hook(_capture(captured, index))
              for index, layer in enumerate(model.attention_layers())]
@@ -42,6 +44,7 @@ def attention_maps(model, loader, n_genes: int, normaliser: str, reduce=None) ->
                 for q, k in (captured[index] for index in range(len(hooks)))])
             sums = layer_sums if sums is None else sums + layer_sums
     finally:
+        model.train(was_training)
         for hook in hooks:
             hook.remove()
     if reduce is not None:

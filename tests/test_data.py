@@ -57,6 +57,7 @@ def test_beeline_by_name_under_root(tmp_path):
     (lambda f: (f / "refNetwork.csv").write_text("Gene1,Gene2,Type\ng1,g1,+\n"), "no edges between distinct genes"),
     (lambda f: (f / "refNetwork.csv").write_text("From,To\ng1,g2\n"), "missing column"),
     (lambda f: genes_by_cells().T.to_csv(f / "ExpressionData.csv"), "genes and cells look swapped"),
+    (lambda f: (f / "PseudoTime.csv").write_text(",PseudoTime1\nx0,1.0\nx1,2.0\n"), "do not cover the cells"),
 ])
 def test_bad_beeline_input_names_the_problem(tmp_path, corrupt, message):
     folder = write_beeline(tmp_path / "d", genes_by_cells())
