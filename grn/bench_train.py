@@ -27,6 +27,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from grn.model import GRNTransformer
 from grn.readout import attention_maps
+from kernels.bench import log_table_to_wandb
 
 SDPA_BACKENDS = ("FLASH_ATTENTION", "CUDNN_ATTENTION", "EFFICIENT_ATTENTION", "MATH")
 FWD_BWD = 3.5  # forward + backward attention FLOPs, in units of the forward's
@@ -213,21 +214,6 @@ def markdown(rows, attention_map, env, args):
     return "\n".join(lines) + "\n"
 
 
-def log_to_wandb(rows, attention_map, env):
-    try:
-        import wandb
-    except ImportError:
-        print("wandb is not installed: results not logged to W&B")
-        return
-    columns = sorted({key for row in rows for key in row})
-    # Offline unless the user chose otherwise, passed explicitly: wandb caches its settings per process.
-    run = wandb.init(project="flashsign-grn", job_type="train-bench", config=env, mode=os.environ.get("WANDB_MODE", "offline"))
-    run.log({"train_bench": wandb.Table(columns=columns, data=[[str(r.get(c, "")) for c in columns] for r in rows])})
-    if attention_map is not None:
-        run.summary.update({f"attention_map/{key}": value for key, value in attention_map.items()})
-    run.finish()
-
-
 def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--genes", type=int, nargs="+", default=[2048, 8192, 16384], help="tokens per cell")
@@ -270,7 +256,8 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump({"environment": env, "rows": rows, "attention_map": attention_map,
                        "verdicts": verdicts(rows, attention_map)}, f, indent=1)
-    log_to_wandb(rows, attention_map, env)
+    log_table_to_wandb("train-bench", rows, env,
+                       {f"attention_map/{key}": value for key, value in (attention_map or {}).items()})
     return rows, attention_map
 
 

@@ -185,16 +185,20 @@ def markdown(rows, env):
     return "\n".join(lines) + "\n"
 
 
-def log_to_wandb(rows, env):
+def log_table_to_wandb(job_type: str, rows, env, summary: dict | None = None):
+    """One W&B run holding a benchmark's rows as a table named after `job_type`, plus summary values.
+    Offline unless WANDB_MODE says otherwise, passed explicitly: wandb caches its settings per process."""
     try:
         import wandb
     except ImportError:
         print("wandb is not installed: results not logged to W&B")
         return
     columns = sorted({key for row in rows for key in row})
-    # Offline unless the user chose otherwise, passed explicitly: wandb caches its settings per process.
-    run = wandb.init(project="flashsign-grn", job_type="kernel-bench", config=env, mode=os.environ.get("WANDB_MODE", "offline"))
-    run.log({"kernel_bench": wandb.Table(columns=columns, data=[[str(r.get(c, "")) for c in columns] for r in rows])})
+    run = wandb.init(project="flashsign-grn", job_type=job_type, config=env,
+                     mode=os.environ.get("WANDB_MODE", "offline"))
+    table = wandb.Table(columns=columns, data=[[str(r.get(c, "")) for c in columns] for r in rows])
+    run.log({job_type.replace("-", "_"): table})
+    run.summary.update(summary or {})
     run.finish()
 
 
@@ -217,7 +221,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"environment": env, "rows": rows}, f, indent=1)
-    log_to_wandb(rows, env)
+    log_table_to_wandb("kernel-bench", rows, env)
 
 
 if __name__ == "__main__":
