@@ -37,6 +37,7 @@ PASSES = {"fwd": 1.0, "bwd": 2.5, "fwd+bwd": 3.5}  # FLOPs as multiples of 4*B*H
 def methods():
     """name -> (attention function, context it runs in)."""
     table = {"flashsign": (flashsign, contextlib.nullcontext),
+             "flashsign stream": (lambda q, k, v: flashsign(q, k, v, method="stream"), contextlib.nullcontext),
              "torch spherical": (spherical_attention_reference, contextlib.nullcontext),
              "torch Gram form": (spherical_attention_gram, contextlib.nullcontext)}
     for backend in SDPA_BACKENDS:
@@ -113,7 +114,7 @@ def add_napkin_predictions(rows):
     from ncd_layers import predict_attention_time
 
     for row in rows:
-        normaliser = "l2" if row["method"] == "flashsign" else "softmax" if row["method"].startswith("sdpa") else None
+        normaliser = "l2" if row["method"] == "flashsign stream" else "softmax" if row["method"].startswith("sdpa") else None
         if normaliser is not None:
             seconds = predict_attention_time(*row["shape"], normaliser=normaliser, bytes_per_element=2)
             row["napkin fwd ms"] = round(seconds * 1e3, 4)
@@ -166,8 +167,11 @@ def markdown(rows, env):
               "4 heads, 2048 genes, head dim 16)",
               "- TFLOP/s count 4*B*H*N^2*D forward, 2.5x backward; x = fastest SDPA backend's time / this "
               "method's time (above 1 = faster); peak = extra memory of one forward+backward",
-              "- `torch Gram form` is the same function computed in O(N D^2) (kernels/gram.py); its TFLOP/s "
-              "are effective rates under the N^2 count, not work done", ""]
+              "- `flashsign` is the public function as dispatched: at every shape here (N >= 4D) it runs the "
+              "Gram-form kernels (kernels/flashsign_gram.py), the same function in O(N D^2); `flashsign stream` "
+              "forces the O(N^2 D) streamed kernels; `torch Gram form` is the O(N D^2) form in plain torch "
+              "(kernels/gram.py). Gram-form TFLOP/s are effective rates under the N^2 count, not work done",
+              "- napkin fwd ms: the ncd_layers cost model's prediction for the streamed (O(N^2 D)) kernels", ""]
     header = ["dtype", "shape", "method"] + [f"{p} TFLOP/s (x)" for p in PASSES] + ["peak MiB", "fwd ms",
                                                                                      "napkin fwd ms"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

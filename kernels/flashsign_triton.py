@@ -21,6 +21,10 @@ Masking: `key_padding_mask` (B, N) bool, True = real key. A masked key has s_ij 
 nothing to O or r and receives no gradient; a row without any real key gives O = 0 (r = sqrt(eps)).
 Sequence tails need no padding: out-of-range rows load as zeros, which give s = 0 as well.
 
+Two forms compute this same function. The streamed kernels in this file cost O(N^2 D); the Gram
+form (kernels/flashsign_gram.py) uses O = diag(1/r) Q (K^T V) / sqrt(D) and costs O(N D^2).
+`method="auto"` takes the Gram form once N >= GRAM_MIN_KEYS_PER_DIM * D, where it does fewer FLOPs.
+
 Caveats:
 - Scores and sums of squares are fp32, but s is rounded to the input dtype for the s V product
   (as FlashAttention rounds P): |s| above 65504 overflows in fp16.
@@ -29,42 +33,23 @@ Caveats:
   unless TRITON_INTERPRET=1 was set before this module was imported) run the torch reference.
 """
 import math
-import os
 import warnings
 
 import torch
 import triton
 import triton.language as tl
 
+from kernels import triton_common as common
+from kernels.flashsign_gram import flashsign_gram
 from kernels.reference import spherical_attention_reference
+from kernels.triton_common import INTERPRETED, dot
 
 SUPPORTED_HEAD_DIMS = (16, 32, 64, 128, 256)
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
-# Triton decides at decoration time whether kernels run on the interpreter.
-INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
-
-
-# ----------------------------------------------------------------------------------------------
-# Kernels. Every tensor is addressed by (batch, head, row, feature) strides, so non-contiguous
-# inputs need no copy. R and DELTA are contiguous (B*H, N) fp32; KEEP is the (B, N) key mask as
-# int8 (1 = real key), read only when HAS_MASK.
-# ----------------------------------------------------------------------------------------------
-
-# The interpreter multiplies bf16 operands as raw bits (triton 3.9), so there dots run on fp32
-# upcasts; the products of fp16/bf16 values are exact in fp32, so results match the GPU path.
-_UPCAST_DOTS = tl.constexpr(INTERPRETED)
-
-
-@triton.jit
-def _dot(a, b, acc, PRECISION: tl.constexpr):
-    """a @ b (+ acc) with an fp32 accumulator."""
-    if _UPCAST_DOTS:
-        return tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
-    else:
-        return tl.dot(a, b, acc, input_precision=PRECISION)
-
-
-
+METHODS = ("auto", "stream", "gram")
+# The Gram form does about 12 N D^2 FLOPs forward (3xTF32 on the D x D products) against the
+# streamed 4 N^2 D, so it wins on arithmetic from N of about 3 D.
+GRAM_MIN_KEYS_PER_DIM = 4
 @triton.jit
 def _fwd_kernel(
     Q, K, V, KEEP, O, R,
@@ -99,42 +84,18 @@ def _fwd_kernel(
                       mask=col_ok[None, :], other=0.0)
         v = tl.load(v_base + cols[:, None] * stride_vn + feats[None, :] * stride_vd,
                     mask=col_ok[:, None], other=0.0)
-        s = _dot(q, k_t, None, PRECISION) * scale
+        s = dot(q, k_t, None, PRECISION) * scale
         if HAS_MASK:
             keep = tl.load(KEEP + b * stride_mb + cols * stride_mn, mask=col_ok, other=0)
             s = tl.where(keep[None, :] != 0, s, 0.0)
         sum_sq += tl.sum(s * s, axis=1)
-        acc = _dot(s.to(v.dtype), v, acc, PRECISION)
+        acc = dot(s.to(v.dtype), v, acc, PRECISION)
 
     r = tl.sqrt(sum_sq + eps)
     out = acc / r[:, None]
     tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + feats[None, :] * stride_od,
              out.to(O.dtype.element_ty), mask=row_ok[:, None])
     tl.store(R + pid_bh * N + rows, r, mask=row_ok)
-
-
-@triton.jit
-def _bwd_delta_kernel(
-    O, DO, DELTA,
-    stride_ob, stride_oh, stride_on, stride_od,
-    stride_gb, stride_gh, stride_gn, stride_gd,
-    H, N,
-    HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr,
-):
-    """Delta_i = rowsum(dO_i * O_i) in fp32."""
-    pid_m = tl.program_id(0)
-    pid_bh = tl.program_id(1).to(tl.int64)
-    b = pid_bh // H
-    h = pid_bh % H
-    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    feats = tl.arange(0, HEAD_DIM)
-    row_ok = rows < N
-    o = tl.load(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + feats[None, :] * stride_od,
-                mask=row_ok[:, None], other=0.0)
-    do = tl.load(DO + b * stride_gb + h * stride_gh + rows[:, None] * stride_gn + feats[None, :] * stride_gd,
-                 mask=row_ok[:, None], other=0.0)
-    delta = tl.sum(o.to(tl.float32) * do.to(tl.float32), axis=1)
-    tl.store(DELTA + pid_bh * N + rows, delta, mask=row_ok)
 
 
 @triton.jit
@@ -181,11 +142,11 @@ def _bwd_dkdv_kernel(
         inv_r = 1.0 / tl.load(R + pid_bh * N + rows, mask=row_ok, other=1.0)
         delta = tl.load(DELTA + pid_bh * N + rows, mask=row_ok, other=0.0)
 
-        p_t = _dot(k, q_t, None, PRECISION) * (scale * inv_r[None, :])
-        dv = _dot(p_t.to(do.dtype), do, dv, PRECISION)
-        dp_t = _dot(v, tl.trans(do), None, PRECISION)
+        p_t = dot(k, q_t, None, PRECISION) * (scale * inv_r[None, :])
+        dv = dot(p_t.to(do.dtype), do, dv, PRECISION)
+        dp_t = dot(v, tl.trans(do), None, PRECISION)
         ds_t = (dp_t - delta[None, :] * p_t) * inv_r[None, :]
-        dk = _dot(ds_t.to(q_t.dtype), tl.trans(q_t), dk, PRECISION)
+        dk = dot(ds_t.to(q_t.dtype), tl.trans(q_t), dk, PRECISION)
 
     if HAS_MASK:
         keep = tl.load(KEEP + b * stride_mb + cols * stride_mn, mask=col_ok, other=0) != 0
@@ -235,13 +196,13 @@ def _bwd_dq_kernel(
                       mask=col_ok[None, :], other=0.0)
         v_t = tl.load(v_base + cols[None, :] * stride_vn + feats[:, None] * stride_vd,
                       mask=col_ok[None, :], other=0.0)
-        p = _dot(q, k_t, None, PRECISION) * (scale * inv_r[:, None])
-        dp = _dot(do, v_t, None, PRECISION)
+        p = dot(q, k_t, None, PRECISION) * (scale * inv_r[:, None])
+        dp = dot(do, v_t, None, PRECISION)
         ds = (dp - delta[:, None] * p) * inv_r[:, None]
         if HAS_MASK:
             keep = tl.load(KEEP + b * stride_mb + cols * stride_mn, mask=col_ok, other=0)
             ds = tl.where(keep[None, :] != 0, ds, 0.0)
-        dq = _dot(ds.to(k_t.dtype), tl.trans(k_t), dq, PRECISION)
+        dq = dot(ds.to(k_t.dtype), tl.trans(k_t), dq, PRECISION)
 
     out = rows[:, None] * HEAD_DIM + feats[None, :]
     tl.store(DQ + pid_bh * N * HEAD_DIM + out, (dq * scale).to(DQ.dtype.element_ty), mask=row_ok[:, None])
@@ -299,28 +260,15 @@ def _launch(kernel, name, args, n, batch_heads, meta):
 # ----------------------------------------------------------------------------------------------
 
 
-def _empty(shape, dtype, device):
-    """Every kernel output is allocated here (tests poison it to catch unwritten elements)."""
-    return torch.empty(shape, dtype=dtype, device=device)
-
-
-def _mask_args(key_padding_mask, q):
-    """The mask as an int8 view plus its strides; a dummy pointer when there is no mask."""
-    if key_padding_mask is None:
-        return q, 0, 0
-    keep = key_padding_mask.view(torch.int8)
-    return keep, keep.stride(0), keep.stride(1)
-
-
 def _precision(dtype):
     return "ieee" if dtype == torch.float32 else "tf32"
 
 
 def _forward(q, k, v, key_padding_mask, eps):
     batch, heads, n, head_dim = q.shape
-    o = _empty(q.shape, q.dtype, q.device)
-    r = _empty((batch * heads, n), torch.float32, q.device)
-    keep, stride_mb, stride_mn = _mask_args(key_padding_mask, q)
+    o = common.empty(q.shape, q.dtype, q.device)
+    r = common.empty((batch * heads, n), torch.float32, q.device)
+    keep, stride_mb, stride_mn = common.mask_args(key_padding_mask, q)
     args = (q, k, v, keep, o, r, *q.stride(), *k.stride(), *v.stride(), *o.stride(),
             stride_mb, stride_mn, heads, n, 1.0 / math.sqrt(head_dim), eps)
     meta = dict(HEAD_DIM=head_dim, HAS_MASK=key_padding_mask is not None, PRECISION=_precision(q.dtype))
@@ -330,13 +278,9 @@ def _forward(q, k, v, key_padding_mask, eps):
 
 def _backward(q, k, v, o, r, do, key_padding_mask):
     batch, heads, n, head_dim = q.shape
-    delta = _empty(r.shape, torch.float32, r.device)
-    block = 64 if head_dim <= 128 else 32
-    _bwd_delta_kernel[(triton.cdiv(n, block), batch * heads)](
-        o, do, delta, *o.stride(), *do.stride(), heads, n, HEAD_DIM=head_dim, BLOCK_M=block)
-
-    dq, dk, dv = (_empty(q.shape, q.dtype, q.device) for _ in range(3))
-    keep, stride_mb, stride_mn = _mask_args(key_padding_mask, q)
+    delta = common.row_deltas(o, do)
+    dq, dk, dv = (common.empty(q.shape, q.dtype, q.device) for _ in range(3))
+    keep, stride_mb, stride_mn = common.mask_args(key_padding_mask, q)
     shared = (*q.stride(), *k.stride(), *v.stride(), *do.stride(), stride_mb, stride_mn,
               heads, n, 1.0 / math.sqrt(head_dim))
     meta = dict(HEAD_DIM=head_dim, HAS_MASK=key_padding_mask is not None, PRECISION=_precision(q.dtype))
@@ -395,18 +339,23 @@ def _check_inputs(q, k, v, key_padding_mask, eps):
         raise ValueError(f"eps must be positive (it keeps rows without real keys finite), got {eps}")
 
 
-def flashsign(q, k, v, key_padding_mask=None, eps=1e-6):
+def flashsign(q, k, v, key_padding_mask=None, eps=1e-6, method="auto"):
     """Spherical attention O_i = sum_j s_ij v_j / sqrt(sum_j s_ij^2 + eps), s = q k^T / sqrt(D).
 
     q, k, v: (B, H, N, D) of one dtype (fp16, bf16 or fp32) on one device; any strides.
     key_padding_mask: optional (B, N) bool, True = real key; masked keys contribute nothing.
     Returns O, shape (B, H, N, D), dtype of q. Differentiable in q, k and v.
 
+    method: "stream" (O(N^2 D) kernels), "gram" (O(N D^2) kernels) or "auto" (the Gram form
+    once N >= GRAM_MIN_KEYS_PER_DIM * D).
+
     Dispatch: CUDA tensors run the Triton kernels; CPU tensors run the torch reference, or the
     Triton interpreter when TRITON_INTERPRET=1 was set before import. Unsupported dtypes or head
     dims fall back to the reference with a one-time warning.
     """
     _check_inputs(q, k, v, key_padding_mask, eps)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not (q.is_cuda or INTERPRETED):
         return spherical_attention_reference(q, k, v, key_padding_mask, eps)
     reason = _unsupported_reason(q)
@@ -415,4 +364,6 @@ def flashsign(q, k, v, key_padding_mask=None, eps=1e-6):
             _warned.add(reason)
             warnings.warn(f"flashsign: no Triton kernel for {reason}; using the torch reference", stacklevel=2)
         return spherical_attention_reference(q, k, v, key_padding_mask, eps)
+    if method == "gram" or (method == "auto" and q.shape[2] >= GRAM_MIN_KEYS_PER_DIM * q.shape[3]):
+        return flashsign_gram(q, k, v, key_padding_mask, eps)
     return _FlashSign.apply(q, k, v, key_padding_mask, eps)

@@ -16,7 +16,7 @@ def timed(method, shape, fwd_ms):
 
 def test_report_has_ratios_and_napkin_predictions():
     shape = (4, 16, 4096, 64)
-    rows = [timed("flashsign", shape, 0.5), timed("sdpa CUDNN_ATTENTION", shape, 0.6),
+    rows = [timed("flashsign stream", shape, 0.5), timed("sdpa CUDNN_ATTENTION", shape, 0.6),
             timed("sdpa FLASH_ATTENTION", shape, 0.9), timed("torch spherical", shape, 10.0),
             dict(dtype="bf16", shape=list(shape), method="sdpa EFFICIENT_ATTENTION", status="out of memory")]
     bench.add_ratios(rows)
@@ -26,6 +26,9 @@ def test_report_has_ratios_and_napkin_predictions():
     assert flashsign["napkin fwd ms"] == pytest.approx(predict_attention_time(*shape, "l2") * 1e3, rel=1e-3)
     assert cudnn["napkin fwd ms"] == pytest.approx(predict_attention_time(*shape, "softmax") * 1e3, rel=1e-3)
     assert "napkin fwd ms" not in rows[3]  # the unfused torch reference has no fused prediction
+    gram = timed("flashsign", shape, 0.1)
+    bench.add_napkin_predictions([gram])
+    assert "napkin fwd ms" not in gram  # the model prices the streamed form, not the Gram form
     table = bench.markdown(rows, {"device": "test"})
     header = next(line for line in table.splitlines() if line.startswith("| dtype"))
     assert "napkin fwd ms" in header

@@ -10,7 +10,9 @@ import zlib
 import pytest
 import torch
 
+import kernels.flashsign_gram as gram_form
 import kernels.flashsign_triton as fs
+import kernels.triton_common as common
 from kernels import flashsign, spherical_attention_gram, spherical_attention_reference
 
 # ||out - ref|| / ||ref|| bounds against float64 (METHOD.md): fp32 (full-precision dots) far under
@@ -29,7 +31,21 @@ def poisoned_outputs(monkeypatch):
     def poisoned(shape, dtype, device):
         return torch.full(shape, float("nan"), dtype=dtype, device=device)
 
-    monkeypatch.setattr(fs, "_empty", poisoned)
+    monkeypatch.setattr(common, "empty", poisoned)
+
+
+@pytest.fixture(params=["stream", "gram"])
+def kernel_form(request, monkeypatch):
+    """Runs a test once per kernel form: flashsign's automatic choice is pinned to that form, and
+    the Gram form's row reduction is split into many small chunks (as at large N on a GPU)."""
+    monkeypatch.setattr(fs, "GRAM_MIN_KEYS_PER_DIM", 0 if request.param == "gram" else float("inf"))
+    monkeypatch.setattr(gram_form, "_MIN_ROWS_PER_CHUNK", 8)
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def both_forms(kernel_form):
+    """Every test of this file runs on both kernel forms."""
 
 
 def relative_error(actual, expected):

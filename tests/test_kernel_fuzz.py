@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
+import kernels.flashsign_gram as gram_form
 import kernels.flashsign_triton as fs
 from kernels import flashsign, spherical_attention_reference
 from test_flashsign import TOLERANCE, relative_error
@@ -39,11 +40,12 @@ class Case:
     mask: str | None
     scale: float
     check_grads: bool
+    method: str
     seed: int
 
     def __str__(self):
         return (f"{self.seed}-{DTYPE_NAMES[self.dtype]}-b{self.batch}h{self.heads}n{self.n}d{self.head_dim}"
-                f"-{self.layout}-{self.mask}{'-grad' if self.check_grads else ''}")
+                f"-{self.layout}-{self.mask}-{self.method}{'-grad' if self.check_grads else ''}")
 
 
 def draw_cases(count, seed, max_n, head_dims, head_dim_weights):
@@ -51,7 +53,8 @@ def draw_cases(count, seed, max_n, head_dims, head_dim_weights):
     return [Case(batch=rng.randint(1, 3), heads=rng.randint(1, 3), n=rng.randint(1, max_n),
                  head_dim=rng.choices(head_dims, head_dim_weights)[0],
                  dtype=rng.choice(list(DTYPE_NAMES)), layout=rng.choice(LAYOUTS), mask=rng.choice(MASKS),
-                 scale=10 ** rng.uniform(-0.5, 0.5), check_grads=i % 4 == 0, seed=seed + i)
+                 scale=10 ** rng.uniform(-0.5, 0.5), check_grads=i % 4 == 0,
+                 method=rng.choice(("stream", "gram")), seed=seed + i)
             for i in range(count)]
 
 
@@ -99,7 +102,7 @@ def check_case(case, device):
     gen = torch.Generator(device).manual_seed(case.seed)
     q, k, v = (make_tensor(case, gen, device) for _ in range(3))
     mask = make_mask(case, gen, device)
-    out = flashsign(q, k, v, key_padding_mask=mask)
+    out = flashsign(q, k, v, key_padding_mask=mask, method=case.method)
     assert out.shape == q.shape and out.dtype == case.dtype
 
     q64, k64, v64 = (x.detach().double().requires_grad_(case.check_grads) for x in (q, k, v))
@@ -126,7 +129,8 @@ CPU_CASES = draw_cases(int(os.environ.get("FLASHSIGN_FUZZ_CASES", "200")), seed=
 
 
 @pytest.mark.parametrize("case", CPU_CASES, ids=str)
-def test_fuzz_cpu(case):
+def test_fuzz_cpu(case, monkeypatch):
+    monkeypatch.setattr(gram_form, "_MIN_ROWS_PER_CHUNK", 16)  # tiny N still splits the Gram sums
     check_case(case, "cpu")
 
 
@@ -140,17 +144,19 @@ TILE_PICKS = {}
 
 @pytest.fixture
 def random_tile_configs(monkeypatch):
-    """Each autotuned kernel runs one tile config drawn at random from the survivors of its own
-    pruning, once per (head dim, mask, dtype), instead of the fastest: across the cases every tile
-    shape runs, nothing is benchmarked, and a case compiles only new specialisations."""
-    for tuner in (fs._fwd_tuned, fs._dkdv_tuned, fs._dq_tuned):
-        def pick(configs, named_args, tuner=tuner, prune=tuner.early_config_prune, **kwargs):
-            key = (tuner, kwargs["HEAD_DIM"], kwargs["HAS_MASK"], named_args["Q"].dtype)
-            if key not in TILE_PICKS:
-                TILE_PICKS[key] = TILE_RNG.choice(prune(configs, named_args, **kwargs))
-            return [TILE_PICKS[key]]
+    """Each streamed kernel runs one tile drawn at random from those that fit, once per (kernel,
+    head dim, dtype), instead of the preferred one: across the cases every tile shape runs, and a
+    case compiles only new specialisations."""
+    def pick(kernel, head_dim, dtype):
+        key = (kernel, head_dim, dtype)
+        if key not in TILE_PICKS:
+            itemsize = torch.finfo(dtype).bits // 8
+            tiles = [t for t in sum(fs._TILES[kernel], []) + fs._FALLBACK_TILES
+                     if fs._fits(kernel, t, head_dim, itemsize)]
+            TILE_PICKS[key] = TILE_RNG.choice(tiles)
+        return TILE_PICKS[key]
 
-        monkeypatch.setattr(tuner, "early_config_prune", pick)
+    monkeypatch.setattr(fs, "_tile", pick)
 
 
 @pytest.mark.gpu

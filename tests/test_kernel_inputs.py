@@ -14,7 +14,7 @@ import torch
 import kernels.flashsign_triton as fs
 from kernels import flashsign, spherical_attention_reference
 from test_flashsign import TOLERANCE, relative_error
-from test_flashsign import poisoned_outputs  # noqa: F401  (autouse: kernel outputs start as NaN)
+from test_flashsign import both_forms, kernel_form, poisoned_outputs  # noqa: F401  (autouse: NaN outputs, both forms)
 
 SHAPE = (2, 3, 9, 16)
 FP16_MAX = torch.finfo(torch.float16).max
@@ -242,18 +242,16 @@ def test_fp16_fallback_with_scores_of_magnitude_1e4_is_accurate(fresh_warnings):
         assert_matches_float64(q, k, v)
 
 
-@pytest.mark.xfail(strict=True, reason="fp16 scores beyond 65504 overflow when rounded to fp16 for the s V "
-                                       "product: the kernel returns NaN, neither an error nor a fallback")
-def test_fp16_scores_beyond_fp16_range_raise_or_stay_accurate(no_fallback):
+def test_fp16_scores_beyond_fp16_range_stay_accurate_in_gram_form(no_fallback, kernel_form):
     (q, k, v), top = fp16_scores_of_magnitude(scale=300.0, head_dim=64)
     assert top > FP16_MAX
-    try:
-        out = flashsign(q, k, v)
-    except (ValueError, OverflowError) as error:
-        assert "fp16" in str(error) or "float16" in str(error)
-        return
-    expected = float64_reference(q, k, v)
-    assert torch.isfinite(out).all() and relative_error(out, expected) < TOLERANCE[torch.float16]
+    out = flashsign(q, k, v)
+    accurate = bool(torch.isfinite(out).all()) and relative_error(out, float64_reference(q, k, v)) < TOLERANCE[torch.float16]
+    if kernel_form == "gram":  # no score is ever formed: only fp32 Gram sums
+        assert accurate
+    else:  # a known limit, kept visible: this fails once the streamed form is fixed
+        assert not accurate, "the streamed form now handles fp16 scores beyond 65504: make this a plain check"
+        pytest.xfail("streamed form: fp16 scores beyond 65504 overflow when s is rounded to fp16 for s V (NaN)")
 
 
 # ---------------------------------------------------------------------- offsets past 2^31

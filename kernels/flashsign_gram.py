@@ -1,0 +1,267 @@
+"""FlashSign in Gram form: spherical attention in O(N D^2) with Triton, forward and backward.
+
+Without a SoftMax the weights are linear in the scores once r is known, so per batch and head,
+with G_kk = K^T K and G_kv = K^T V (D x D, masked keys left out, fp32):
+
+    r_i^2 = q_i G_kk q_i^T / D + eps,    O_i = q_i G_kv / (sqrt(D) r_i)
+
+This is the same function as the streamed kernels (kernels/flashsign_triton.py), not an
+approximation, and no N x N array exists. Backward, with a_i = 1 / (sqrt(D) r_i) and
+c_i = -Delta_i / (2 D r_i^2), Delta_i = rowsum(dO_i * O_i):
+
+    dG_kv = Q^T diag(a) dO,   dG_kk = Q^T diag(c) Q            (sums over queries)
+    dQ = diag(a) dO G_kv^T + 2 diag(c) Q G_kk,   dK = 2 K dG_kk + V dG_kv^T,   dV = K dG_kv
+
+Kernels: `_gram_kernel` reduces K^T [K | V] (forward) or Q^T [diag(c) Q | diag(a) dO] (backward)
+over chunks of rows, one program per (column block, row chunk, batch*head); chunk partials are
+summed afterwards (deterministic, no atomics). `_rows_kernel` then maps each block of rows through
+the D x D matrices: O and r forward; dQ, dK and dV backward.
+
+Precision: products of two input-dtype tiles use the input dtype's tensor-core dot (exact products,
+fp32 sums); products with an fp32 Gram matrix use 3xTF32 ("tf32x3"), close to fp32. fp32 inputs use
+"ieee" dots throughout. Caveat: r^2 is a quadratic form, so its relative accuracy drops when a query
+is almost orthogonal to every key (r far below |q| |K|); the streamed kernels do not have this.
+"""
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels import triton_common as common
+from kernels.triton_common import INTERPRETED, dot
+
+# Programs per launch the row-chunk split aims for (a few waves of an H100's 132 SMs).
+_TARGET_PROGRAMS = 528
+_MIN_ROWS_PER_CHUNK = 256
+
+
+@triton.jit
+def _gram_kernel(
+    A, X, Y, KEEP, R, DELTA, PARTIAL,
+    stride_ab, stride_ah, stride_an, stride_ad,
+    stride_xb, stride_xh, stride_xn, stride_xd,
+    stride_yb, stride_yh, stride_yn, stride_yd,
+    stride_mb, stride_mn,
+    H, N, rows_per_chunk, scale,
+    HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr,
+    HAS_MASK: tl.constexpr, WEIGHTED: tl.constexpr,
+    RAW_PRECISION: tl.constexpr, MIXED_PRECISION: tl.constexpr,
+):
+    """PARTIAL[chunk, bh, :, cols] = sum over the chunk's rows n of a_n^T [x_n | y_n][cols].
+
+    The (D, 2D) result's first D columns come from X, the last D from Y. Forward (unweighted) the
+    rows are keys, masked by KEEP. Backward (weighted) they are queries, and x_n, y_n are weighted
+    by c_n and a_n, computed from R and DELTA.
+    """
+    pid_c = tl.program_id(0)
+    pid_chunk = tl.program_id(1)
+    pid_bh = tl.program_id(2).to(tl.int64)
+    b = pid_bh // H
+    h = pid_bh % H
+    feats = tl.arange(0, HEAD_DIM)
+    first_col = pid_c * BLOCK_C
+    from_y = first_col >= HEAD_DIM  # BLOCK_C divides HEAD_DIM: a block lies in X or in Y
+    cols = first_col % HEAD_DIM + tl.arange(0, BLOCK_C)
+    a_base = A + b * stride_ab + h * stride_ah
+    x_base = X + b * stride_xb + h * stride_xh
+    y_base = Y + b * stride_yb + h * stride_yh
+
+    acc = tl.zeros([HEAD_DIM, BLOCK_C], dtype=tl.float32)
+    chunk_start = pid_chunk * rows_per_chunk
+    chunk_end = tl.minimum(chunk_start + rows_per_chunk, N)
+    for start_n in range(chunk_start, chunk_end, BLOCK_N):
+        rows = start_n + tl.arange(0, BLOCK_N)
+        row_ok = rows < chunk_end
+        if HAS_MASK:
+            row_ok = row_ok & (tl.load(KEEP + b * stride_mb + rows * stride_mn, mask=row_ok, other=0) != 0)
+        a_t = tl.load(a_base + rows[None, :] * stride_an + feats[:, None] * stride_ad,
+                      mask=row_ok[None, :], other=0.0)
+        if from_y:
+            x = tl.load(y_base + rows[:, None] * stride_yn + cols[None, :] * stride_yd,
+                        mask=row_ok[:, None], other=0.0)
+        else:
+            x = tl.load(x_base + rows[:, None] * stride_xn + cols[None, :] * stride_xd,
+                        mask=row_ok[:, None], other=0.0)
+        if WEIGHTED:
+            r = tl.load(R + pid_bh * N + rows, mask=row_ok, other=1.0)
+            if from_y:
+                w = scale / r
+            else:
+                w = -tl.load(DELTA + pid_bh * N + rows, mask=row_ok, other=0.0) * (scale * scale) / (2.0 * r * r)
+            acc = tl.dot(a_t.to(tl.float32), x.to(tl.float32) * w[:, None], acc, input_precision=MIXED_PRECISION)
+        else:
+            acc = dot(a_t, x, acc, RAW_PRECISION)
+
+    out = PARTIAL + (pid_chunk * tl.num_programs(2) + pid_bh) * (HEAD_DIM * 2 * HEAD_DIM)
+    tl.store(out + feats[:, None] * (2 * HEAD_DIM) + first_col + tl.arange(0, BLOCK_C)[None, :], acc)
+
+
+@triton.jit
+def _times_gram(x, G, g_rows, g_cols, TRANSPOSED: tl.constexpr, PRECISION: tl.constexpr,
+                HEAD_DIM: tl.constexpr):
+    """x (BLOCK_M, D) fp32 @ G[g_rows, g_cols] (or @ its transpose) for a (D, 2D) fp32 G."""
+    if TRANSPOSED:
+        block = tl.load(G + g_rows[None, :] * (2 * HEAD_DIM) + g_cols[:, None])
+    else:
+        block = tl.load(G + g_rows[:, None] * (2 * HEAD_DIM) + g_cols[None, :])
+    return tl.dot(x, block, input_precision=PRECISION)
+
+
+@triton.jit
+def _rows_kernel(
+    Q, K, V, DO, KEEP, GRAM, DGRAM, R, DELTA, O, DQ, DK, DV,
+    stride_qb, stride_qh, stride_qn, stride_qd,
+    stride_kb, stride_kh, stride_kn, stride_kd,
+    stride_vb, stride_vh, stride_vn, stride_vd,
+    stride_gb, stride_gh, stride_gn, stride_gd,
+    stride_ob, stride_oh, stride_on, stride_od,
+    stride_mb, stride_mn,
+    H, N, scale, eps,
+    HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BACKWARD: tl.constexpr, HAS_MASK: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    """One block of rows through the (D, 2D) fp32 matrices GRAM = [G_kk | G_kv] and, backward,
+    DGRAM = [dG_kk | dG_kv]. Forward writes O and R; backward writes DQ, DK and DV (contiguous)."""
+    pid_m = tl.program_id(0)
+    pid_bh = tl.program_id(1).to(tl.int64)
+    b = pid_bh // H
+    h = pid_bh % H
+    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    feats = tl.arange(0, HEAD_DIM)
+    row_ok = rows < N
+    gram = GRAM + pid_bh * (HEAD_DIM * 2 * HEAD_DIM)
+    kv = HEAD_DIM + feats  # G_kv's columns in the (D, 2D) layout
+
+    q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + feats[None, :] * stride_qd,
+                mask=row_ok[:, None], other=0.0).to(tl.float32)
+    q_gkk = _times_gram(q, gram, feats, feats, False, PRECISION, HEAD_DIM)
+    if BACKWARD:
+        r = tl.load(R + pid_bh * N + rows, mask=row_ok, other=1.0)
+        delta = tl.load(DELTA + pid_bh * N + rows, mask=row_ok, other=0.0)
+        a = scale / r
+        c = -delta * (scale * scale) / (2.0 * r * r)
+        do = tl.load(DO + b * stride_gb + h * stride_gh + rows[:, None] * stride_gn + feats[None, :] * stride_gd,
+                     mask=row_ok[:, None], other=0.0).to(tl.float32)
+        dq = a[:, None] * _times_gram(do, gram, feats, kv, True, PRECISION, HEAD_DIM) + (2.0 * c[:, None]) * q_gkk
+
+        k = tl.load(K + b * stride_kb + h * stride_kh + rows[:, None] * stride_kn + feats[None, :] * stride_kd,
+                    mask=row_ok[:, None], other=0.0).to(tl.float32)
+        v = tl.load(V + b * stride_vb + h * stride_vh + rows[:, None] * stride_vn + feats[None, :] * stride_vd,
+                    mask=row_ok[:, None], other=0.0).to(tl.float32)
+        dgram = DGRAM + pid_bh * (HEAD_DIM * 2 * HEAD_DIM)
+        dk = (2.0 * _times_gram(k, dgram, feats, feats, False, PRECISION, HEAD_DIM)
+              + _times_gram(v, dgram, feats, kv, True, PRECISION, HEAD_DIM))
+        dv = _times_gram(k, dgram, feats, kv, False, PRECISION, HEAD_DIM)
+        if HAS_MASK:  # a masked key is in neither Gram matrix, so it gets no gradient
+            keep = tl.load(KEEP + b * stride_mb + rows * stride_mn, mask=row_ok, other=0) != 0
+            dk = tl.where(keep[:, None], dk, 0.0)
+            dv = tl.where(keep[:, None], dv, 0.0)
+        out = pid_bh * N * HEAD_DIM + rows[:, None] * HEAD_DIM + feats[None, :]
+        tl.store(DQ + out, dq.to(DQ.dtype.element_ty), mask=row_ok[:, None])
+        tl.store(DK + out, dk.to(DK.dtype.element_ty), mask=row_ok[:, None])
+        tl.store(DV + out, dv.to(DV.dtype.element_ty), mask=row_ok[:, None])
+    else:
+        sum_sq = tl.maximum(tl.sum(q_gkk * q, axis=1) * (scale * scale), 0.0)
+        r = tl.sqrt(sum_sq + eps)
+        o = _times_gram(q, gram, feats, kv, False, PRECISION, HEAD_DIM) * (scale / r)[:, None]
+        tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + feats[None, :] * stride_od,
+                 o.to(O.dtype.element_ty), mask=row_ok[:, None])
+        tl.store(R + pid_bh * N + rows, r, mask=row_ok)
+
+
+# ----------------------------------------------------------------------------------------------
+# Launchers. Tiles: rows per step 64 and column blocks of up to 64 (32 rows at head dim 256, to
+# bound the registers of the row kernel's (BLOCK_M, D) fp32 operands).
+# ----------------------------------------------------------------------------------------------
+
+
+def _precisions(dtype):
+    """(input x input, fp32 Gram x anything) dot precisions."""
+    return ("ieee", "ieee") if dtype == torch.float32 else ("tf32", "tf32x3")
+
+
+def _reduce(a, x, y, keep_args, weights, has_mask):
+    """(B*H, D, 2D) fp32: a^T [x | y] summed over rows (weighted by (r, delta) when given), the
+    rows split into chunks across programs."""
+    batch, heads, n, head_dim = a.shape
+    if n == 0 or batch * heads == 0:
+        return torch.zeros(batch * heads, head_dim, 2 * head_dim, dtype=torch.float32, device=a.device)
+    block_c = min(head_dim, 64)
+    block_n = 32 if head_dim == 256 else 64
+    col_blocks = 2 * head_dim // block_c
+    wanted = max(1, _TARGET_PROGRAMS // (col_blocks * batch * heads))
+    chunks = max(1, min(wanted, n // _MIN_ROWS_PER_CHUNK))
+    rows_per_chunk = triton.cdiv(triton.cdiv(n, chunks), block_n) * block_n
+    chunks = triton.cdiv(n, rows_per_chunk)
+    partial = common.empty((chunks, batch * heads, head_dim, 2 * head_dim), torch.float32, a.device)
+    keep, stride_mb, stride_mn = keep_args
+    r, delta = weights if weights is not None else (partial, partial)
+    raw, mixed = _precisions(a.dtype)
+    options = {} if INTERPRETED else dict(num_warps=4, num_stages=3)
+    _gram_kernel[(col_blocks, chunks, batch * heads)](
+        a, x, y, keep, r, delta, partial, *a.stride(), *x.stride(), *y.stride(),
+        stride_mb, stride_mn, heads, n, rows_per_chunk, 1.0 / math.sqrt(head_dim),
+        HEAD_DIM=head_dim, BLOCK_N=block_n, BLOCK_C=block_c, HAS_MASK=has_mask,
+        WEIGHTED=weights is not None, RAW_PRECISION=raw, MIXED_PRECISION=mixed, **options)
+    return partial[0] if chunks == 1 else partial.sum(0)
+
+
+def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_mask):
+    batch, heads, n, head_dim = q.shape
+    block_m = 32 if head_dim >= 128 else 64
+    if INTERPRETED:
+        block_m = min(64, max(16, triton.next_power_of_2(n)))
+    keep, stride_mb, stride_mn = keep_args
+    backward = do is not None
+    o, dq, dk, dv = outputs
+    grad_strides = do.stride() if backward else (0, 0, 0, 0)
+    options = {} if INTERPRETED else dict(num_warps=4, num_stages=1)
+    _rows_kernel[(triton.cdiv(n, block_m), batch * heads)](
+        q, k, v, do if backward else q, keep, gram, dgram if backward else gram, r,
+        delta if backward else r, o, dq, dk, dv,
+        *q.stride(), *k.stride(), *v.stride(), *grad_strides, *o.stride(), stride_mb, stride_mn,
+        heads, n, 1.0 / math.sqrt(head_dim), eps,
+        HEAD_DIM=head_dim, BLOCK_M=block_m, BACKWARD=backward, HAS_MASK=has_mask,
+        PRECISION=_precisions(q.dtype)[1], **options)
+
+
+def _forward(q, k, v, key_padding_mask, eps):
+    batch, heads, n, _ = q.shape
+    keep_args = common.mask_args(key_padding_mask, q)
+    has_mask = key_padding_mask is not None
+    gram = _reduce(k, k, v, keep_args, None, has_mask)
+    o = common.empty(q.shape, q.dtype, q.device)
+    r = common.empty((batch * heads, n), torch.float32, q.device)
+    _map_rows(q, k, v, None, keep_args, gram, None, r, None, (o, o, o, o), eps, has_mask)
+    return o, r, gram
+
+
+def _backward(q, k, v, o, r, gram, do, key_padding_mask):
+    delta = common.row_deltas(o, do)
+    keep_args = common.mask_args(key_padding_mask, q)
+    has_mask = key_padding_mask is not None
+    # Query rows are never masked: only the key side of the Gram matrices excludes masked keys.
+    dgram = _reduce(q, q, do, keep_args, (r, delta), False)
+    dq, dk, dv = (common.empty(q.shape, q.dtype, q.device) for _ in range(3))
+    _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, (dq, dq, dk, dv), 0.0, has_mask)
+    return dq, dk, dv
+
+
+class _FlashSignGram(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, key_padding_mask, eps):
+        o, r, gram = _forward(q, k, v, key_padding_mask, eps)
+        ctx.save_for_backward(q, k, v, o, r, gram, key_padding_mask)
+        return o
+
+    @staticmethod
+    def backward(ctx, do):
+        q, k, v, o, r, gram, key_padding_mask = ctx.saved_tensors
+        dq, dk, dv = _backward(q, k, v, o, r, gram, do, key_padding_mask)
+        return dq, dk, dv, None, None
+
+
+def flashsign_gram(q, k, v, key_padding_mask, eps):
+    """The Gram-form kernels on checked, supported inputs (see kernels.flashsign for the contract)."""
+    return _FlashSignGram.apply(q, k, v, key_padding_mask, eps)

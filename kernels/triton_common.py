@@ -1,0 +1,70 @@
+"""Pieces both FlashSign forms share: the interpreter switch, an fp32-accumulating dot, output
+allocation, the key-mask arguments and the backward's Delta = rowsum(dO * O) pass."""
+import os
+
+import torch
+import triton
+import triton.language as tl
+
+# Triton decides at decoration time whether kernels run on the interpreter.
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+
+# The interpreter multiplies bf16 operands as raw bits (triton 3.9), so there dots run on fp32
+# upcasts; the products of fp16/bf16 values are exact in fp32, so results match the GPU path.
+_UPCAST_DOTS = tl.constexpr(INTERPRETED)
+
+
+@triton.jit
+def dot(a, b, acc, PRECISION: tl.constexpr):
+    """a @ b (+ acc) with an fp32 accumulator."""
+    if _UPCAST_DOTS:
+        return tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
+    else:
+        return tl.dot(a, b, acc, input_precision=PRECISION)
+
+
+@triton.jit
+def delta_kernel(
+    O, DO, DELTA,
+    stride_ob, stride_oh, stride_on, stride_od,
+    stride_gb, stride_gh, stride_gn, stride_gd,
+    H, N,
+    HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr,
+):
+    """Delta_i = rowsum(dO_i * O_i) in fp32, into a contiguous (B*H, N) buffer."""
+    pid_m = tl.program_id(0)
+    pid_bh = tl.program_id(1).to(tl.int64)
+    b = pid_bh // H
+    h = pid_bh % H
+    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    feats = tl.arange(0, HEAD_DIM)
+    row_ok = rows < N
+    o = tl.load(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + feats[None, :] * stride_od,
+                mask=row_ok[:, None], other=0.0)
+    do = tl.load(DO + b * stride_gb + h * stride_gh + rows[:, None] * stride_gn + feats[None, :] * stride_gd,
+                 mask=row_ok[:, None], other=0.0)
+    delta = tl.sum(o.to(tl.float32) * do.to(tl.float32), axis=1)
+    tl.store(DELTA + pid_bh * N + rows, delta, mask=row_ok)
+
+
+def empty(shape, dtype, device):
+    """Every kernel output is allocated here (tests poison it to catch unwritten elements)."""
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
+def mask_args(key_padding_mask, q):
+    """The mask as an int8 view plus its strides; a dummy pointer when there is no mask."""
+    if key_padding_mask is None:
+        return q, 0, 0
+    keep = key_padding_mask.view(torch.int8)
+    return keep, keep.stride(0), keep.stride(1)
+
+
+def row_deltas(o, do):
+    """Delta (B*H, N) fp32 for the backward."""
+    batch, heads, n, head_dim = o.shape
+    delta = empty((batch * heads, n), torch.float32, o.device)
+    block = 64 if head_dim <= 128 else 32
+    delta_kernel[(triton.cdiv(n, block), batch * heads)](
+        o, do, delta, *o.stride(), *do.stride(), heads, n, HEAD_DIM=head_dim, BLOCK_M=block)
+    return delta
