@@ -32,8 +32,8 @@ from kernels import triton_common as common
 from kernels.triton_common import INTERPRETED, dot
 
 # Programs per launch the row-chunk split aims for (a few waves of an H100's 132 SMs).
-_TARGET_PROGRAMS = 528
-_MIN_ROWS_PER_CHUNK = 256
+_TARGET_PROGRAMS = 264
+_MIN_ROWS_PER_CHUNK = 512
 
 
 @triton.jit
@@ -100,12 +100,12 @@ def _gram_kernel(
 @triton.jit
 def _times_gram(x, G, g_rows, g_cols, TRANSPOSED: tl.constexpr, PRECISION: tl.constexpr,
                 HEAD_DIM: tl.constexpr):
-    """x (BLOCK_M, D) fp32 @ G[g_rows, g_cols] (or @ its transpose) for a (D, 2D) fp32 G."""
+    """x (BLOCK_M, D) @ G[g_rows, g_cols], or @ G[g_rows, g_cols]^T, for a (D, 2D) fp32 G; fp32."""
     if TRANSPOSED:
         block = tl.load(G + g_rows[None, :] * (2 * HEAD_DIM) + g_cols[:, None])
     else:
         block = tl.load(G + g_rows[:, None] * (2 * HEAD_DIM) + g_cols[None, :])
-    return tl.dot(x, block, input_precision=PRECISION)
+    return tl.dot(x.to(tl.float32), block, input_precision=PRECISION)
 
 
 @triton.jit
@@ -118,11 +118,12 @@ def _rows_kernel(
     stride_ob, stride_oh, stride_on, stride_od,
     stride_mb, stride_mn,
     H, N, scale, eps,
-    HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BACKWARD: tl.constexpr, HAS_MASK: tl.constexpr,
-    PRECISION: tl.constexpr,
+    HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr,
+    BACKWARD: tl.constexpr, HAS_MASK: tl.constexpr, PRECISION: tl.constexpr,
 ):
     """One block of rows through the (D, 2D) fp32 matrices GRAM = [G_kk | G_kv] and, backward,
-    DGRAM = [dG_kk | dG_kv]. Forward writes O and R; backward writes DQ, DK and DV (contiguous)."""
+    DGRAM = [dG_kk | dG_kv], BLOCK_C output columns at a time (a whole D x D fp32 matrix would not
+    fit in registers). Forward writes O and R; backward writes DQ, DK and DV (contiguous)."""
     pid_m = tl.program_id(0)
     pid_bh = tl.program_id(1).to(tl.int64)
     b = pid_bh // H
@@ -131,49 +132,57 @@ def _rows_kernel(
     feats = tl.arange(0, HEAD_DIM)
     row_ok = rows < N
     gram = GRAM + pid_bh * (HEAD_DIM * 2 * HEAD_DIM)
-    kv = HEAD_DIM + feats  # G_kv's columns in the (D, 2D) layout
+    kv = HEAD_DIM + feats  # G_kv's rows, as columns of the (D, 2D) layout
+    q_rows = Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn
+    q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
 
-    q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + feats[None, :] * stride_qd,
-                mask=row_ok[:, None], other=0.0).to(tl.float32)
-    q_gkk = _times_gram(q, gram, feats, feats, False, PRECISION, HEAD_DIM)
     if BACKWARD:
         r = tl.load(R + pid_bh * N + rows, mask=row_ok, other=1.0)
         delta = tl.load(DELTA + pid_bh * N + rows, mask=row_ok, other=0.0)
-        a = scale / r
-        c = -delta * (scale * scale) / (2.0 * r * r)
+        a = (scale / r)[:, None]
+        two_c = (-delta * (scale * scale) / (r * r))[:, None]
         do = tl.load(DO + b * stride_gb + h * stride_gh + rows[:, None] * stride_gn + feats[None, :] * stride_gd,
-                     mask=row_ok[:, None], other=0.0).to(tl.float32)
-        dq = a[:, None] * _times_gram(do, gram, feats, kv, True, PRECISION, HEAD_DIM) + (2.0 * c[:, None]) * q_gkk
-
+                     mask=row_ok[:, None], other=0.0)
         k = tl.load(K + b * stride_kb + h * stride_kh + rows[:, None] * stride_kn + feats[None, :] * stride_kd,
-                    mask=row_ok[:, None], other=0.0).to(tl.float32)
+                    mask=row_ok[:, None], other=0.0)
         v = tl.load(V + b * stride_vb + h * stride_vh + rows[:, None] * stride_vn + feats[None, :] * stride_vd,
-                    mask=row_ok[:, None], other=0.0).to(tl.float32)
+                    mask=row_ok[:, None], other=0.0)
         dgram = DGRAM + pid_bh * (HEAD_DIM * 2 * HEAD_DIM)
-        dk = (2.0 * _times_gram(k, dgram, feats, feats, False, PRECISION, HEAD_DIM)
-              + _times_gram(v, dgram, feats, kv, True, PRECISION, HEAD_DIM))
-        dv = _times_gram(k, dgram, feats, kv, False, PRECISION, HEAD_DIM)
+        keep = row_ok
         if HAS_MASK:  # a masked key is in neither Gram matrix, so it gets no gradient
             keep = tl.load(KEEP + b * stride_mb + rows * stride_mn, mask=row_ok, other=0) != 0
-            dk = tl.where(keep[:, None], dk, 0.0)
-            dv = tl.where(keep[:, None], dv, 0.0)
-        out = pid_bh * N * HEAD_DIM + rows[:, None] * HEAD_DIM + feats[None, :]
-        tl.store(DQ + out, dq.to(DQ.dtype.element_ty), mask=row_ok[:, None])
-        tl.store(DK + out, dk.to(DK.dtype.element_ty), mask=row_ok[:, None])
-        tl.store(DV + out, dv.to(DV.dtype.element_ty), mask=row_ok[:, None])
+        for first in tl.static_range(0, HEAD_DIM, BLOCK_C):
+            cols = first + tl.arange(0, BLOCK_C)
+            dq = (a * _times_gram(do, gram, cols, kv, True, PRECISION, HEAD_DIM)
+                  + two_c * _times_gram(q, gram, feats, cols, False, PRECISION, HEAD_DIM))
+            dk = (2.0 * _times_gram(k, dgram, feats, cols, False, PRECISION, HEAD_DIM)
+                  + _times_gram(v, dgram, cols, kv, True, PRECISION, HEAD_DIM))
+            dv = _times_gram(k, dgram, feats, HEAD_DIM + cols, False, PRECISION, HEAD_DIM)
+            out = pid_bh * N * HEAD_DIM + rows[:, None] * HEAD_DIM + cols[None, :]
+            tl.store(DQ + out, dq.to(DQ.dtype.element_ty), mask=row_ok[:, None])
+            tl.store(DK + out, tl.where(keep[:, None], dk, 0.0).to(DK.dtype.element_ty), mask=row_ok[:, None])
+            tl.store(DV + out, tl.where(keep[:, None], dv, 0.0).to(DV.dtype.element_ty), mask=row_ok[:, None])
     else:
-        sum_sq = tl.maximum(tl.sum(q_gkk * q, axis=1) * (scale * scale), 0.0)
-        r = tl.sqrt(sum_sq + eps)
-        o = _times_gram(q, gram, feats, kv, False, PRECISION, HEAD_DIM) * (scale / r)[:, None]
-        tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + feats[None, :] * stride_od,
-                 o.to(O.dtype.element_ty), mask=row_ok[:, None])
+        sum_sq = tl.zeros([BLOCK_M], dtype=tl.float32)
+        for first in tl.static_range(0, HEAD_DIM, BLOCK_C):
+            cols = first + tl.arange(0, BLOCK_C)
+            q_cols = tl.load(q_rows + cols[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
+            sum_sq += tl.sum(_times_gram(q, gram, feats, cols, False, PRECISION, HEAD_DIM) * q_cols.to(tl.float32), 1)
+        r = tl.sqrt(tl.maximum(sum_sq * (scale * scale), 0.0) + eps)
+        for first in tl.static_range(0, HEAD_DIM, BLOCK_C):
+            cols = first + tl.arange(0, BLOCK_C)
+            o = _times_gram(q, gram, feats, HEAD_DIM + cols, False, PRECISION, HEAD_DIM) * (scale / r)[:, None]
+            tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + cols[None, :] * stride_od,
+                     o.to(O.dtype.element_ty), mask=row_ok[:, None])
         tl.store(R + pid_bh * N + rows, r, mask=row_ok)
 
 
 # ----------------------------------------------------------------------------------------------
-# Launchers. Tiles: rows per step 64 and column blocks of up to 64 (32 rows at head dim 256, to
-# bound the registers of the row kernel's (BLOCK_M, D) fp32 operands).
+# Launchers. The row kernel holds four (BLOCK_M, D) input tiles and one (D, BLOCK_C) fp32 block
+# of a Gram matrix at a time: rows and columns shrink as D grows.
 # ----------------------------------------------------------------------------------------------
+
+_ROW_TILES = {16: (64, 16, 4), 32: (64, 32, 4), 64: (64, 64, 4), 128: (32, 64, 8), 256: (16, 32, 8)}
 
 
 def _precisions(dtype):
@@ -209,20 +218,20 @@ def _reduce(a, x, y, keep_args, weights, has_mask):
 
 def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_mask):
     batch, heads, n, head_dim = q.shape
-    block_m = 32 if head_dim >= 128 else 64
+    block_m, block_c, warps = _ROW_TILES[head_dim]
     if INTERPRETED:
         block_m = min(64, max(16, triton.next_power_of_2(n)))
     keep, stride_mb, stride_mn = keep_args
     backward = do is not None
     o, dq, dk, dv = outputs
     grad_strides = do.stride() if backward else (0, 0, 0, 0)
-    options = {} if INTERPRETED else dict(num_warps=4, num_stages=1)
+    options = {} if INTERPRETED else dict(num_warps=warps, num_stages=1)
     _rows_kernel[(triton.cdiv(n, block_m), batch * heads)](
         q, k, v, do if backward else q, keep, gram, dgram if backward else gram, r,
         delta if backward else r, o, dq, dk, dv,
         *q.stride(), *k.stride(), *v.stride(), *grad_strides, *o.stride(), stride_mb, stride_mn,
         heads, n, 1.0 / math.sqrt(head_dim), eps,
-        HEAD_DIM=head_dim, BLOCK_M=block_m, BACKWARD=backward, HAS_MASK=has_mask,
+        HEAD_DIM=head_dim, BLOCK_M=block_m, BLOCK_C=block_c, BACKWARD=backward, HAS_MASK=has_mask,
         PRECISION=_precisions(q.dtype)[1], **options)
 
 

@@ -147,7 +147,7 @@ def test_masked_keys_equal_dropping_them():
 
 def test_unsupported_head_dim_falls_back_with_one_warning(monkeypatch):
     monkeypatch.setattr(fs, "_warned", set())
-    q, k, v = make_inputs((1, 2, 10, 24), torch.float32, "cpu")
+    q, k, v = make_inputs((1, 2, 10, 24), torch.float32, "cuda" if torch.cuda.is_available() else "cpu")
     with pytest.warns(UserWarning, match="head dim 24"):
         out = flashsign(q, k, v)
     with warnings.catch_warnings():
