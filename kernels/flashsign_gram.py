@@ -18,8 +18,9 @@ summed afterwards (deterministic, no atomics). `_rows_kernel` then maps each blo
 the D x D matrices: O and r forward; dQ, dK and dV backward.
 
 Precision: products of two input-dtype tiles use the input dtype's tensor-core dot (exact products,
-fp32 sums); products with an fp32 Gram matrix use 3xTF32 ("tf32x3"), close to fp32. fp32 inputs use
-"ieee" dots throughout. Caveat: r^2 is a quadratic form, so its relative accuracy drops when a query
+fp32 sums). A product of an input tile with an fp32 matrix runs as two TF32 products, on the fp32
+operand's TF32 head and its remainder (the input tile is exact in TF32), so about 21 bits count.
+fp32 inputs use "ieee" dots throughout. Caveat: r^2 is a quadratic form, so its relative accuracy drops when a query
 is almost orthogonal to every key (r far below |q| |K|); the streamed kernels do not have this.
 """
 import math
@@ -89,12 +90,26 @@ def _gram_kernel(
                 w = scale / r
             else:
                 w = -tl.load(DELTA + pid_bh * N + rows, mask=row_ok, other=0.0) * (scale * scale) / (2.0 * r * r)
-            acc = tl.dot(a_t.to(tl.float32), x.to(tl.float32) * w[:, None], acc, input_precision=MIXED_PRECISION)
+            acc = _dot_fp32(a_t.to(tl.float32), x.to(tl.float32) * w[:, None], acc, MIXED_PRECISION)
         else:
             acc = dot(a_t, x, acc, RAW_PRECISION)
 
     out = PARTIAL + (pid_chunk * tl.num_programs(2) + pid_bh) * (HEAD_DIM * 2 * HEAD_DIM)
     tl.store(out + feats[:, None] * (2 * HEAD_DIM) + first_col + tl.arange(0, BLOCK_C)[None, :], acc)
+
+
+@triton.jit
+def _dot_fp32(a, b, acc, PRECISION: tl.constexpr):
+    """a @ b + acc for an fp32 `a` that holds fp16/bf16 values (exact in TF32) and any fp32 `b`.
+
+    "split": two TF32 products, on b's TF32 head and on the remainder, so about 21 of b's bits
+    count; "ieee": one full fp32 product (for fp32 inputs)."""
+    if PRECISION == "ieee":
+        return tl.dot(a, b, acc, input_precision="ieee")
+    else:
+        head = (b.to(tl.int32, bitcast=True) & -8192).to(tl.float32, bitcast=True)  # clears 13 low bits
+        acc = tl.dot(a, head, acc, input_precision="tf32")
+        return tl.dot(a, b - head, acc, input_precision="tf32")
 
 
 @triton.jit
@@ -105,7 +120,7 @@ def _times_gram(x, G, g_rows, g_cols, TRANSPOSED: tl.constexpr, PRECISION: tl.co
         block = tl.load(G + g_rows[None, :] * (2 * HEAD_DIM) + g_cols[:, None])
     else:
         block = tl.load(G + g_rows[:, None] * (2 * HEAD_DIM) + g_cols[None, :])
-    return tl.dot(x.to(tl.float32), block, input_precision=PRECISION)
+    return _dot_fp32(x.to(tl.float32), block, None, PRECISION)
 
 
 @triton.jit
@@ -186,8 +201,8 @@ _ROW_TILES = {16: (64, 16, 4), 32: (64, 32, 4), 64: (64, 64, 4), 128: (32, 64, 8
 
 
 def _precisions(dtype):
-    """(input x input, fp32 Gram x anything) dot precisions."""
-    return ("ieee", "ieee") if dtype == torch.float32 else ("tf32", "tf32x3")
+    """(input x input, fp32 x anything) dot precisions: see _dot_fp32."""
+    return ("ieee", "ieee") if dtype == torch.float32 else ("tf32", "split")
 
 
 def _reduce(a, x, y, keep_args, weights, has_mask):
