@@ -149,43 +149,46 @@ def _rows_kernel(
     gram = GRAM + pid_bh * (HEAD_DIM * 2 * HEAD_DIM)
     kv = HEAD_DIM + feats  # G_kv's rows, as columns of the (D, 2D) layout
     q_rows = Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn
-    q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
-
+    do_rows = DO + b * stride_gb + h * stride_gh + rows[:, None] * stride_gn
+    k_rows = K + b * stride_kb + h * stride_kh + rows[:, None] * stride_kn
+    v_rows = V + b * stride_vb + h * stride_vh + rows[:, None] * stride_vn
+    # Runtime loops over column blocks, with the row tiles loaded inside them: unrolled, the
+    # compiler keeps every tile's fp32 copy live across blocks and spills at D >= 128.
     if BACKWARD:
         r = tl.load(R + pid_bh * N + rows, mask=row_ok, other=1.0)
         delta = tl.load(DELTA + pid_bh * N + rows, mask=row_ok, other=0.0)
         a = (scale / r)[:, None]
         two_c = (-delta * (scale * scale) / (r * r))[:, None]
-        do = tl.load(DO + b * stride_gb + h * stride_gh + rows[:, None] * stride_gn + feats[None, :] * stride_gd,
-                     mask=row_ok[:, None], other=0.0)
-        k = tl.load(K + b * stride_kb + h * stride_kh + rows[:, None] * stride_kn + feats[None, :] * stride_kd,
-                    mask=row_ok[:, None], other=0.0)
-        v = tl.load(V + b * stride_vb + h * stride_vh + rows[:, None] * stride_vn + feats[None, :] * stride_vd,
-                    mask=row_ok[:, None], other=0.0)
         dgram = DGRAM + pid_bh * (HEAD_DIM * 2 * HEAD_DIM)
         keep = row_ok
         if HAS_MASK:  # a masked key is in neither Gram matrix, so it gets no gradient
             keep = tl.load(KEEP + b * stride_mb + rows * stride_mn, mask=row_ok, other=0) != 0
-        for first in tl.static_range(0, HEAD_DIM, BLOCK_C):
+        for first in range(0, HEAD_DIM, BLOCK_C):
             cols = first + tl.arange(0, BLOCK_C)
+            out = pid_bh * N * HEAD_DIM + rows[:, None] * HEAD_DIM + cols[None, :]
+            q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
+            do = tl.load(do_rows + feats[None, :] * stride_gd, mask=row_ok[:, None], other=0.0)
             dq = (a * _times_gram(do, gram, cols, kv, True, PRECISION, HEAD_DIM)
                   + two_c * _times_gram(q, gram, feats, cols, False, PRECISION, HEAD_DIM))
+            tl.store(DQ + out, dq.to(DQ.dtype.element_ty), mask=row_ok[:, None])
+            k = tl.load(k_rows + feats[None, :] * stride_kd, mask=row_ok[:, None], other=0.0)
+            v = tl.load(v_rows + feats[None, :] * stride_vd, mask=row_ok[:, None], other=0.0)
             dk = (2.0 * _times_gram(k, dgram, feats, cols, False, PRECISION, HEAD_DIM)
                   + _times_gram(v, dgram, cols, kv, True, PRECISION, HEAD_DIM))
-            dv = _times_gram(k, dgram, feats, HEAD_DIM + cols, False, PRECISION, HEAD_DIM)
-            out = pid_bh * N * HEAD_DIM + rows[:, None] * HEAD_DIM + cols[None, :]
-            tl.store(DQ + out, dq.to(DQ.dtype.element_ty), mask=row_ok[:, None])
             tl.store(DK + out, tl.where(keep[:, None], dk, 0.0).to(DK.dtype.element_ty), mask=row_ok[:, None])
+            dv = _times_gram(k, dgram, feats, HEAD_DIM + cols, False, PRECISION, HEAD_DIM)
             tl.store(DV + out, tl.where(keep[:, None], dv, 0.0).to(DV.dtype.element_ty), mask=row_ok[:, None])
     else:
         sum_sq = tl.zeros([BLOCK_M], dtype=tl.float32)
-        for first in tl.static_range(0, HEAD_DIM, BLOCK_C):
+        for first in range(0, HEAD_DIM, BLOCK_C):
             cols = first + tl.arange(0, BLOCK_C)
+            q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
             q_cols = tl.load(q_rows + cols[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
             sum_sq += tl.sum(_times_gram(q, gram, feats, cols, False, PRECISION, HEAD_DIM) * q_cols.to(tl.float32), 1)
         r = tl.sqrt(tl.maximum(sum_sq * (scale * scale), 0.0) + eps)
-        for first in tl.static_range(0, HEAD_DIM, BLOCK_C):
+        for first in range(0, HEAD_DIM, BLOCK_C):
             cols = first + tl.arange(0, BLOCK_C)
+            q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
             o = _times_gram(q, gram, feats, HEAD_DIM + cols, False, PRECISION, HEAD_DIM) * (scale / r)[:, None]
             tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + cols[None, :] * stride_od,
                      o.to(O.dtype.element_ty), mask=row_ok[:, None])
@@ -212,7 +215,7 @@ def _reduce(a, x, y, keep_args, weights, has_mask):
     if n == 0 or batch * heads == 0:
         return torch.zeros(batch * heads, head_dim, 2 * head_dim, dtype=torch.float32, device=a.device)
     block_c = min(head_dim, 64)
-    block_n = 32 if head_dim == 256 else 64
+    block_n = 32 if head_dim >= 128 else 64
     col_blocks = 2 * head_dim // block_c
     wanted = max(1, _TARGET_PROGRAMS // (col_blocks * batch * heads))
     chunks = max(1, min(wanted, n // _MIN_ROWS_PER_CHUNK))
