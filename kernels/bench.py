@@ -21,8 +21,7 @@ import torch.nn.functional as F
 import triton
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from kernels.flashsign_triton import flashsign
-from kernels.gram import spherical_attention_gram
+from kernels.flashsign_triton import _takes_gram_form, flashsign
 from kernels.reference import spherical_attention_reference
 
 # (B, H, N, D). The last is the GRN model's own: 64 cells a batch, 4 heads, 2048 genes, head dim 16.
@@ -38,8 +37,8 @@ def methods():
     """name -> (attention function, context it runs in)."""
     table = {"flashsign": (flashsign, contextlib.nullcontext),
              "flashsign stream": (lambda q, k, v: flashsign(q, k, v, method="stream"), contextlib.nullcontext),
-             "torch spherical": (spherical_attention_reference, contextlib.nullcontext),
-             "torch Gram form": (spherical_attention_gram, contextlib.nullcontext)}
+             "flashsign gram": (lambda q, k, v: flashsign(q, k, v, method="gram"), contextlib.nullcontext),
+             "torch spherical": (spherical_attention_reference, contextlib.nullcontext)}
     for backend in SDPA_BACKENDS:
         table[f"sdpa {backend}"] = (F.scaled_dot_product_attention,
                                     lambda b=backend: sdpa_kernel([getattr(SDPBackend, b)]))
@@ -88,6 +87,8 @@ def run(dtype_names):
             flops = 4 * batch * heads * n * n * head_dim
             for name, (attend, context) in methods().items():
                 row = dict(dtype=dtype_name, shape=list(shape), method=name)
+                if name == "flashsign":
+                    row["form"] = "gram" if _takes_gram_form(n, head_dim) else "stream"
                 try:
                     with context():
                         ms, peak = time_passes(attend, shape, DTYPES[dtype_name])
@@ -167,16 +168,17 @@ def markdown(rows, env):
               "4 heads, 2048 genes, head dim 16)",
               "- TFLOP/s count 4*B*H*N^2*D forward, 2.5x backward; x = fastest SDPA backend's time / this "
               "method's time (above 1 = faster); peak = extra memory of one forward+backward",
-              "- `flashsign` is the public function as dispatched: at every shape here (N >= 4D) it runs the "
-              "Gram-form kernels (kernels/flashsign_gram.py), the same function in O(N D^2); `flashsign stream` "
-              "forces the O(N^2 D) streamed kernels; `torch Gram form` is the O(N D^2) form in plain torch "
-              "(kernels/gram.py). Gram-form TFLOP/s are effective rates under the N^2 count, not work done",
+              "- `flashsign` is the public function as dispatched (method=\"auto\"; the form it took in brackets); "
+              "`flashsign stream` forces the O(N^2 D) streamed kernels (kernels/flashsign_triton.py), "
+              "`flashsign gram` the O(N D^2) Gram-form kernels (kernels/flashsign_gram.py), the same function. "
+              "Gram-form TFLOP/s are effective rates under the N^2 count, not work done",
               "- napkin fwd ms: the ncd_layers cost model's prediction for the streamed (O(N^2 D)) kernels", ""]
     header = ["dtype", "shape", "method"] + [f"{p} TFLOP/s (x)" for p in PASSES] + ["peak MiB", "fwd ms",
                                                                                      "napkin fwd ms"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        cells = [r["dtype"], str(tuple(r["shape"])), r["method"]]
+        method = f"{r['method']} ({r['form']})" if "form" in r else r["method"]
+        cells = [r["dtype"], str(tuple(r["shape"])), method]
         if r["status"] == "ok":
             cells += [f"{r[f'{p} TFLOP/s']} ({r.get(f'{p} vs best sdpa', '-')})" for p in PASSES]
             cells += [str(r["peak_mib"]), str(r["fwd ms"]), str(r.get("napkin fwd ms", "-"))]

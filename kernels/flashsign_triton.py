@@ -23,7 +23,7 @@ Sequence tails need no padding: out-of-range rows load as zeros, which give s = 
 
 Two forms compute this same function. The streamed kernels in this file cost O(N^2 D); the Gram
 form (kernels/flashsign_gram.py) uses O = diag(1/r) Q (K^T V) / sqrt(D) and costs O(N D^2).
-`method="auto"` takes the Gram form once N >= GRAM_MIN_KEYS_PER_DIM * D, where it does fewer FLOPs.
+`method="auto"` takes the Gram form where it measured faster: N >= 2048, N >= 4 D and D <= 128.
 
 Caveats:
 - Scores and sums of squares are fp32, but s is rounded to the input dtype for the s V product
@@ -47,9 +47,13 @@ from kernels.triton_common import INTERPRETED, dot
 SUPPORTED_HEAD_DIMS = (16, 32, 64, 128, 256)
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 METHODS = ("auto", "stream", "gram")
-# The Gram form does about 12 N D^2 FLOPs forward (3xTF32 on the D x D products) against the
-# streamed 4 N^2 D, so it wins on arithmetic from N of about 3 D.
+# When "auto" takes the Gram form, from H100 measurements (kernels/BENCHMARKS.md): it does about
+# 8 N D^2 FLOPs forward (two TF32 products per D x D product) against the streamed 4 N^2 D, but
+# it launches three kernels to the streamed form's one, and below about 2048 keys the launches
+# (~35 us each from Python) cost more than the FLOPs saved. At D=256 its row kernel spills.
+GRAM_MIN_KEYS = 2048
 GRAM_MIN_KEYS_PER_DIM = 4
+GRAM_MAX_HEAD_DIM = 128
 @triton.jit
 def _fwd_kernel(
     Q, K, V, KEEP, O, R,
@@ -311,6 +315,11 @@ class _FlashSign(torch.autograd.Function):
 _warned = set()
 
 
+def _takes_gram_form(n, head_dim):
+    """method="auto": the Gram form where it measured faster than the streamed one."""
+    return n >= max(GRAM_MIN_KEYS, GRAM_MIN_KEYS_PER_DIM * head_dim) and head_dim <= GRAM_MAX_HEAD_DIM
+
+
 def _unsupported_reason(q):
     if q.dtype not in SUPPORTED_DTYPES:
         return f"dtype {q.dtype}"
@@ -346,8 +355,7 @@ def flashsign(q, k, v, key_padding_mask=None, eps=1e-6, method="auto"):
     key_padding_mask: optional (B, N) bool, True = real key; masked keys contribute nothing.
     Returns O, shape (B, H, N, D), dtype of q. Differentiable in q, k and v.
 
-    method: "stream" (O(N^2 D) kernels), "gram" (O(N D^2) kernels) or "auto" (the Gram form
-    once N >= GRAM_MIN_KEYS_PER_DIM * D).
+    method: "stream" (O(N^2 D) kernels), "gram" (O(N D^2) kernels) or "auto" (see _takes_gram_form).
 
     Dispatch: CUDA tensors run the Triton kernels; CPU tensors run the torch reference, or the
     Triton interpreter when TRITON_INTERPRET=1 was set before import. Unsupported dtypes or head
@@ -364,6 +372,6 @@ def flashsign(q, k, v, key_padding_mask=None, eps=1e-6, method="auto"):
             _warned.add(reason)
             warnings.warn(f"flashsign: no Triton kernel for {reason}; using the torch reference", stacklevel=2)
         return spherical_attention_reference(q, k, v, key_padding_mask, eps)
-    if method == "gram" or (method == "auto" and q.shape[2] >= GRAM_MIN_KEYS_PER_DIM * q.shape[3]):
+    if method == "gram" or (method == "auto" and _takes_gram_form(*q.shape[2:])):
         return flashsign_gram(q, k, v, key_padding_mask, eps)
     return _FlashSign.apply(q, k, v, key_padding_mask, eps)

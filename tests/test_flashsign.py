@@ -38,7 +38,7 @@ def poisoned_outputs(monkeypatch):
 def kernel_form(request, monkeypatch):
     """Runs a test once per kernel form: flashsign's automatic choice is pinned to that form, and
     the Gram form's row reduction is split into many small chunks (as at large N on a GPU)."""
-    monkeypatch.setattr(fs, "GRAM_MIN_KEYS_PER_DIM", 0 if request.param == "gram" else float("inf"))
+    monkeypatch.setattr(fs, "_takes_gram_form", lambda n, head_dim: request.param == "gram")
     monkeypatch.setattr(gram_form, "_MIN_ROWS_PER_CHUNK", 8)
     return request.param
 
