@@ -27,7 +27,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from grn.model import GRNTransformer
 from grn.readout import attention_maps
-from kernels.bench import log_table_to_wandb
+from kernels.bench import log_table_to_wandb, source_commit
 
 SDPA_BACKENDS = ("FLASH_ATTENTION", "CUDNN_ATTENTION", "EFFICIENT_ATTENTION", "MATH")
 FWD_BWD = 3.5  # forward + backward attention FLOPs, in units of the forward's
@@ -172,11 +172,7 @@ def environment(device, argv):
         env["triton"] = triton.__version__
     except ImportError:
         pass
-    try:
-        env["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                       check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):  # a copy of the tree without .git: the caller may say
-        env["commit"] = os.environ.get("GIT_COMMIT", "unknown")
+    env["commit"] = source_commit()
     return env
 
 

@@ -134,6 +134,17 @@ def add_ratios(rows):
             row[f"{p} best sdpa"] = best["method"].removeprefix("sdpa ")
 
 
+def source_commit():
+    """The source tree's commit: GIT_COMMIT when the tree travelled without .git, else git's answer."""
+    if os.environ.get("GIT_COMMIT"):
+        return os.environ["GIT_COMMIT"]
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def environment(gemm):
     try:
         driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
@@ -142,7 +153,7 @@ def environment(gemm):
         driver = "unknown"
     return {"device": torch.cuda.get_device_name(), "driver": driver, "torch": torch.__version__,
             "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(), "triton": triton.__version__,
-            "python": platform.python_version(), "command": " ".join(["python -m kernels.bench"] + sys.argv[1:]),
+            "python": platform.python_version(), "commit": source_commit(), "command": " ".join(["python -m kernels.bench"] + sys.argv[1:]),
             "bf16 GEMM TFLOP/s (8192^3, measured)": round(gemm, 1)}
 
 
