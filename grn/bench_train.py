@@ -16,9 +16,7 @@ import argparse
 import contextlib
 import gc
 import json
-import os
 import platform
-import subprocess
 import sys
 import time
 
