@@ -20,8 +20,13 @@ the D x D matrices: O and r forward; dQ, dK and dV backward.
 Precision: products of two input-dtype tiles use the input dtype's tensor-core dot (exact products,
 fp32 sums). A product of an input tile with an fp32 matrix runs as two TF32 products, on the fp32
 operand's TF32 head and its remainder (the input tile is exact in TF32), so about 21 bits count.
-fp32 inputs use "ieee" dots throughout. Caveat: r^2 is a quadratic form, so its relative accuracy drops when a query
-is almost orthogonal to every key (r far below |q| |K|); the streamed kernels do not have this.
+fp32 inputs use "ieee" dots throughout.
+
+Caveats:
+- r^2 is a quadratic form whose rounding error scales with |q|^2 |G_kk|, not with r^2: accuracy drops
+  for a query almost orthogonal to every key (r far below |q| |K|). The streamed kernels do not have this.
+- Each call launches two kernels forward and three backward (plus a sum of chunk partials at large N),
+  so below a few thousand keys launch overhead dominates; kernels.flashsign then takes the streamed form.
 """
 import math
 
@@ -32,7 +37,7 @@ import triton.language as tl
 from kernels import triton_common as common
 from kernels.triton_common import INTERPRETED, dot
 
-# Programs per launch the row-chunk split aims for (a few waves of an H100's 132 SMs).
+# Programs per launch the row-chunk split aims for (two waves of an H100's 132 SMs).
 _TARGET_PROGRAMS = 264
 _MIN_ROWS_PER_CHUNK = 512
 
@@ -196,8 +201,8 @@ def _rows_kernel(
 
 
 # ----------------------------------------------------------------------------------------------
-# Launchers. The row kernel holds four (BLOCK_M, D) input tiles and one (D, BLOCK_C) fp32 block
-# of a Gram matrix at a time: rows and columns shrink as D grows.
+# Launchers. Per column block the row kernel holds two (BLOCK_M, D) input tiles and a (D, BLOCK_C)
+# fp32 block of a Gram matrix split in two: rows and columns shrink as D grows.
 # ----------------------------------------------------------------------------------------------
 
 # (BLOCK_M, BLOCK_C, num_warps), measured on an H100 (bf16, fwd + bwd; D=128 at (4, 16, 4096, 128):
