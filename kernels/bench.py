@@ -45,11 +45,8 @@ def methods():
     return table
 
 
-def time_passes(attend, shape, dtype, cuda_graphs=False):
-    """Median milliseconds of each pass and peak extra memory (MiB) of one forward+backward.
-
-    With cuda_graphs, each pass is captured in a CUDA graph and replayed: GPU time alone, without
-    the Python and launch overhead that bounds small shapes."""
+def time_passes(attend, shape, dtype):
+    """Median milliseconds of each pass and peak extra memory (MiB) of one forward+backward."""
     q, k, v = (torch.randn(shape, device="cuda", dtype=dtype, requires_grad=True) for _ in range(3))
     grad_out = torch.randn(shape, device="cuda", dtype=dtype)
     inputs = [q, k, v]
@@ -68,12 +65,12 @@ def time_passes(attend, shape, dtype, cuda_graphs=False):
     torch.cuda.synchronize()
     peak_mib = (torch.cuda.max_memory_allocated() - base) / 2**20
 
-    bench = triton.testing.do_bench_cudagraph if cuda_graphs else triton.testing.do_bench
-    ms = {"fwd": bench(fwd, return_mode="median")}
+    ms = {"fwd": triton.testing.do_bench(fwd, return_mode="median")}
     out = fwd()
-    ms["bwd"] = bench(lambda: out.backward(grad_out, retain_graph=True), grad_to_none=inputs, return_mode="median")
+    ms["bwd"] = triton.testing.do_bench(lambda: out.backward(grad_out, retain_graph=True),
+                                        grad_to_none=inputs, return_mode="median")
     del out
-    ms["fwd+bwd"] = bench(fwd_bwd, grad_to_none=inputs, return_mode="median")
+    ms["fwd+bwd"] = triton.testing.do_bench(fwd_bwd, grad_to_none=inputs, return_mode="median")
     return ms, peak_mib
 
 
@@ -82,10 +79,10 @@ def gemm_tflops():
     return 2 * 8192**3 / triton.testing.do_bench(lambda: a @ b, return_mode="median") * 1e-9
 
 
-def run(dtype_names, shapes=SHAPES, cuda_graphs=False):
+def run(dtype_names):
     rows = []
     for dtype_name in dtype_names:
-        for shape in shapes:
+        for shape in SHAPES:
             batch, heads, n, head_dim = shape
             flops = 4 * batch * heads * n * n * head_dim
             for name, (attend, context) in methods().items():
@@ -94,7 +91,7 @@ def run(dtype_names, shapes=SHAPES, cuda_graphs=False):
                     row["form"] = "gram" if _takes_gram_form(n, head_dim) else "stream"
                 try:
                     with context():
-                        ms, peak = time_passes(attend, shape, DTYPES[dtype_name], cuda_graphs)
+                        ms, peak = time_passes(attend, shape, DTYPES[dtype_name])
                     row.update(peak_mib=round(peak, 1), status="ok")
                     for p, factor in PASSES.items():
                         row[f"{p} ms"] = round(ms[p], 4)
@@ -222,29 +219,17 @@ def log_table_to_wandb(job_type: str, rows, env, summary: dict | None = None):
     run.finish()
 
 
-def _shape(text):
-    shape = tuple(int(x) for x in text.split(","))
-    if len(shape) != 4:
-        raise argparse.ArgumentTypeError(f"a shape is B,H,N,D, got {text!r}")
-    return shape
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=list(DTYPES))
     parser.add_argument("--markdown", help="write the results table here")
     parser.add_argument("--json", help="write the raw rows and environment here")
-    parser.add_argument("--shapes", nargs="+", type=_shape, default=SHAPES, metavar="B,H,N,D",
-                        help="shapes to time (default: the issue's list and the GRN model's)")
-    parser.add_argument("--cuda-graphs", action="store_true",
-                        help="time CUDA-graph replays: GPU time without Python and launch overhead")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("kernels.bench needs a CUDA GPU")
 
     env = environment(gemm_tflops())
-    rows = run(args.dtypes, args.shapes, args.cuda_graphs)
-    env["timing"] = "CUDA graph replays (GPU time only)" if args.cuda_graphs else "eager calls (launch overhead included)"
+    rows = run(args.dtypes)
     report = markdown(rows, env)
     print(report)
     if args.markdown:
