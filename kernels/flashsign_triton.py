@@ -23,7 +23,7 @@ Sequence tails need no padding: out-of-range rows load as zeros, which give s = 
 
 Two forms compute this same function. The streamed kernels in this file cost O(N^2 D); the Gram
 form (kernels/flashsign_gram.py) uses O = diag(1/r) Q (K^T V) / sqrt(D) and costs O(N D^2).
-`method="auto"` takes the Gram form where it measured faster: N >= 2048, N >= 4 D and D <= 128.
+`method="auto"` takes the Gram form where it measured faster: N >= 2048 and D <= 128.
 
 Caveats:
 - Scores and sums of squares are fp32, but s is rounded to the input dtype for the s V product
@@ -52,7 +52,6 @@ METHODS = ("auto", "stream", "gram")
 # it launches three kernels to the streamed form's one, and below about 2048 keys the launches
 # (~35 us each from Python) cost more than the FLOPs saved. At D=256 its row kernel spills.
 GRAM_MIN_KEYS = 2048
-GRAM_MIN_KEYS_PER_DIM = 4
 GRAM_MAX_HEAD_DIM = 128
 @triton.jit
 def _fwd_kernel(
@@ -317,7 +316,7 @@ _warned = set()
 
 def _takes_gram_form(n, head_dim):
     """method="auto": the Gram form where it measured faster than the streamed one."""
-    return n >= max(GRAM_MIN_KEYS, GRAM_MIN_KEYS_PER_DIM * head_dim) and head_dim <= GRAM_MAX_HEAD_DIM
+    return n >= GRAM_MIN_KEYS and head_dim <= GRAM_MAX_HEAD_DIM
 
 
 def _unsupported_reason(q):

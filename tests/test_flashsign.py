@@ -225,3 +225,4 @@ def test_gpu_memory_stays_linear_in_n():
     torch.cuda.synchronize()
     extra = torch.cuda.max_memory_allocated() - before
     assert extra < n * n * 2 / 8, f"{extra} bytes beyond the inputs: an N x N buffer?"
+

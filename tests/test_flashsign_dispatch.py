@@ -1,0 +1,38 @@
+"""flashsign(method="auto") picks a kernel form by shape: the Gram form for long sequences of heads up
+to 128 wide, where it measured faster on an H100 (kernels/BENCHMARKS.md), the streamed form elsewhere."""
+import pytest
+import torch
+
+import kernels.flashsign_triton as fs
+
+
+@pytest.fixture
+def taken(monkeypatch):
+    """The forms flashsign sends calls to, recorded instead of run, on the kernel path as on CUDA."""
+    forms = []
+    monkeypatch.setattr(fs, "flashsign_gram", lambda *args: forms.append("gram"))
+    monkeypatch.setattr(fs._FlashSign, "apply", lambda *args: forms.append("stream"))
+    monkeypatch.setattr(fs, "INTERPRETED", True)
+    return forms
+
+
+@pytest.mark.parametrize("shape, form", [((1, 1, 2048, 16), "gram"), ((2, 3, 4096, 128), "gram"),
+                                         ((1, 1, 1024, 64), "stream"), ((1, 1, 2047, 16), "stream"),
+                                         ((1, 1, 8192, 256), "stream")])
+def test_auto_takes_the_measured_faster_form(taken, shape, form):
+    q = torch.empty(shape)
+    fs.flashsign(q, q, q)
+    assert taken == [form]
+
+
+@pytest.mark.parametrize("method, n", [("stream", 4096), ("gram", 16)])
+def test_an_explicit_method_overrides_the_choice(taken, method, n):
+    q = torch.empty(1, 1, n, 16)
+    fs.flashsign(q, q, q, method=method)
+    assert taken == [method]
+
+
+def test_unknown_method_is_named():
+    q = torch.zeros(1, 1, 8, 16)
+    with pytest.raises(ValueError, match="method must be one of"):
+        fs.flashsign(q, q, q, method="fast")
