@@ -10,11 +10,33 @@ from torch.utils.data import DataLoader
 
 from grn.datamodule import CellDataset, ExpressionDataModule
 from grn.gene_sets import ExpressedGenesDataset, pad_cells
-from grn.perturbation import perturbation_effects, regulator_normalised
+from grn.errors import InputError
+from grn.perturbation import METHODS as PERTURBATION_METHODS
+from grn.perturbation import REDUCTIONS, perturbation_effects, regulator_normalised
 from grn.readout import aggregate_maps, attention_maps
 
 # `method: auto` perturbs up to this many genes (G^2 forward passes per batch) and reads attention beyond.
 AUTO_PERTURBATION_GENES = 64
+
+
+ATTENTION_MODES = ("raw", "abs", "rank")
+
+
+def check_readout(readout: DictConfig, n_genes: int) -> None:
+    """Stop before training, not after it, on a read-out setting that cannot run on n_genes genes."""
+    methods = ("auto", "attention", *PERTURBATION_METHODS)
+    if readout.method not in methods:
+        raise InputError(f"readout.method must be one of {methods}, got {readout.method!r}")
+    method, mode = resolve(readout, n_genes)
+    modes = ATTENTION_MODES if method == "attention" else REDUCTIONS
+    if mode not in modes:
+        raise InputError(f"readout.mode must be auto or one of {modes} for the {method} read-out "
+                         f"({n_genes} genes), got {mode!r}")
+    for key in ("batch_size", "max_cells", "max_edges"):
+        value = readout.get(key)
+        if (value is not None or key == "batch_size") and not (isinstance(value, int) and value >= 1):
+            allowed = "a whole number >= 1" + ("" if key == "batch_size" else " or null (all)")
+            raise InputError(f"readout.{key} must be {allowed}, got {value!r}")
 
 
 def resolve(readout: DictConfig, n_genes: int) -> tuple[str, str]:

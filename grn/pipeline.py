@@ -15,7 +15,7 @@ from grn.lit_module import GRNModule
 from grn.metrics import format_scores, score_network
 from grn.plots import plot_network_heatmap, plot_pr_curve
 from grn.preprocess import preprocess
-from grn.network import read_network, resolve
+from grn.network import check_readout, read_network, resolve
 from grn.readout import edges_from_matrix
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ def train_and_read_out(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True)
     adata = preprocess(load_data(cfg.data.source), **cfg.data.preprocess)
     datamodule = ExpressionDataModule(adata, seed=cfg.seed, **cfg.data.loader)
+    check_readout(cfg.readout, datamodule.n_genes)
     model_options = {key: value for key, value in cfg.model.items() if key != "attention"}
     normaliser = cfg.model.attention.normaliser
     try:
@@ -53,7 +54,7 @@ def train_and_read_out(cfg: DictConfig) -> dict:
                                reduce=lambda partial: trainer.strategy.reduce(partial, reduce_op="sum"))
     if not trainer.is_global_zero:
         return {}
-    edges = edges_from_matrix(weights, datamodule.genes)
+    edges = edges_from_matrix(weights, datamodule.genes, cfg.readout.get("max_edges"))
     write_ranked_edges(edges, out / "network.csv")
     metrics = {"dataset": adata.uns.get("name", ""), "attention": normaliser, "readout": f"{method} ({mode})",
                "n_cells": int(adata.n_obs), "n_genes": int(adata.n_vars)}

@@ -10,6 +10,8 @@ from sklearn.metrics import precision_recall_curve  # noqa: E402
 from grn.io import atomic_write  # noqa: E402
 from grn.metrics import candidate_scores  # noqa: E402
 
+MAX_HEATMAP_GENES = 150  # a readable heatmap; a 16,384-gene one would be a 2 GiB matrix of noise
+
 
 def plot_pr_curve(curves: dict[str, pd.DataFrame], truth: pd.DataFrame, path, title: str = "") -> None:
     """Precision-recall curves of one or more ranked edge lists against the ground truth."""
@@ -28,12 +30,17 @@ def plot_pr_curve(curves: dict[str, pd.DataFrame], truth: pd.DataFrame, path, ti
 
 def plot_network_heatmap(edges: pd.DataFrame, genes, path, truth: pd.DataFrame | None = None,
                          title: str = "") -> None:
-    """Signed regulator x target weights; true edges outlined (+ solid, - dashed)."""
+    """Signed regulator x target weights; true edges outlined (+ solid, - dashed). Beyond
+    MAX_HEATMAP_GENES genes only those with the most total |weight| are drawn."""
     genes = list(genes)
+    if len(genes) > MAX_HEATMAP_GENES:
+        title = f"{title or 'inferred network'}: {MAX_HEATMAP_GENES} strongest of {len(genes)} genes"
+        genes = _strongest_genes(edges, genes, MAX_HEATMAP_GENES)
+        edges = edges[edges["Gene1"].isin(genes) & edges["Gene2"].isin(genes)]
     position = {gene: i for i, gene in enumerate(genes)}
+    index = pd.Index(genes)
     weights = np.zeros((len(genes), len(genes)))
-    for regulator, target, weight in edges[["Gene1", "Gene2", "EdgeWeight"]].itertuples(index=False):
-        weights[position[regulator], position[target]] = weight
+    weights[index.get_indexer(edges["Gene1"]), index.get_indexer(edges["Gene2"])] = edges["EdgeWeight"].to_numpy()
     limit = np.abs(weights).max() or 1.0
     size = min(max(4.0, 0.3 * len(genes) + 2), 20.0)  # inches: thousands of genes must not make a giant canvas
     figure, axis = plt.subplots(figsize=(size + 1, size))
@@ -49,6 +56,14 @@ def plot_network_heatmap(edges: pd.DataFrame, genes, path, truth: pd.DataFrame |
     axis.set(xlabel="target", ylabel="regulator", title=title or "inferred network")
     figure.colorbar(image, ax=axis, label="edge weight", shrink=0.8)
     _save(figure, path)
+
+
+def _strongest_genes(edges: pd.DataFrame, genes: list, count: int) -> list:
+    """The `count` genes with the largest summed |weight| as regulator or target, in `genes` order."""
+    strength = edges["EdgeWeight"].abs()
+    total = strength.groupby(edges["Gene1"]).sum().add(strength.groupby(edges["Gene2"]).sum(), fill_value=0)
+    chosen = set(total.nlargest(count).index)
+    return [gene for gene in genes if gene in chosen]
 
 
 def _save(figure, path) -> None:

@@ -82,11 +82,20 @@ def aggregate_maps(maps: torch.Tensor, mode: str = "raw", layer: int | None = No
     raise ValueError(f"unknown read-out mode {mode!r}; expected raw, abs or rank")
 
 
-def edges_from_matrix(weights, genes) -> pd.DataFrame:
+def edges_from_matrix(weights, genes, max_edges: int | None = None) -> pd.DataFrame:
     """A (target i, regulator j) weight matrix as BEELINE ranked edges regulator -> target, self-loops
-    left out, sorted by |weight| descending."""
+    left out, sorted by |weight| descending; only the max_edges strongest when given (16,384 genes
+    make 268 million edges, gigabytes of CSV nobody reads)."""
     weights = np.asarray(weights, dtype=np.float64)
-    targets, regulators = np.nonzero(~np.eye(len(genes), dtype=bool))
+    if max_edges is not None and max_edges < 1:
+        raise ValueError(f"max_edges must be at least 1 (or None for every edge), got {max_edges}")
+    if max_edges is None or max_edges >= len(genes) * (len(genes) - 1):
+        targets, regulators = np.nonzero(~np.eye(len(genes), dtype=bool))
+    else:
+        strength = np.abs(weights)
+        np.fill_diagonal(strength, -1.0)  # self-loops rank below every real edge
+        strongest = np.argpartition(strength, strength.size - max_edges, axis=None)[-max_edges:]
+        targets, regulators = np.unravel_index(np.sort(strongest), strength.shape)
     genes = np.asarray(genes)
     edges = pd.DataFrame({"Gene1": genes[regulators], "Gene2": genes[targets],
                           "EdgeWeight": weights[targets, regulators]})

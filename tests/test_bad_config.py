@@ -25,6 +25,11 @@ def test_unknown_config_choice_is_named(tmp_path, override, missing):
     (["data.loader.mask_fraction=0"], "mask_fraction must lie in"),
     (["data.preprocess.n_top_genes=1"], "n_top_genes must be at least 2"),
     (["data=beeline", "data.path=/nonexistent/dataset"], "BEELINE dataset folder not found: /nonexistent/dataset"),
+    (["readout.method=saliency"], "readout.method must be one of"),
+    (["readout.method=attention", "readout.mode=mean"], r"readout.mode must be auto or one of \('raw', 'abs', 'rank'\)"),
+    (["readout.mode=rank"], "for the knockout read-out"),  # krumsiek11's 11 genes: auto reads by knockout
+    (["readout.max_edges=0"], "readout.max_edges must be a whole number >= 1 or null"),
+    (["readout.batch_size=null"], "readout.batch_size must be a whole number >= 1, got None"),
 ])
 def test_impossible_settings_stop_before_training(tmp_path, overrides, message):
     cfg = compose_train(tmp_path, "logger=none", *overrides)

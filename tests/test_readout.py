@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -112,3 +113,14 @@ def test_bad_read_out_options_are_named(options, message):
         network_from_maps(torch.zeros(2, 3, 4, 4), ["a", "b", "c", "d"], **options)
     with pytest.raises(ValueError, match="maps must be"):
         network_from_maps(torch.zeros(3, 4, 4), ["a", "b", "c", "d"])
+
+
+def test_max_edges_keeps_the_head_of_the_full_ranking():
+    weights = np.random.default_rng(0).normal(size=(30, 30))
+    genes = [f"g{i}" for i in range(30)]
+    full = edges_from_matrix(weights, genes)
+    top = edges_from_matrix(weights, genes, max_edges=50)
+    pd.testing.assert_frame_equal(top, full.head(50))
+    pd.testing.assert_frame_equal(edges_from_matrix(weights, genes, max_edges=10_000), full)
+    with pytest.raises(ValueError, match="max_edges must be at least 1"):
+        edges_from_matrix(weights, genes, max_edges=0)
