@@ -13,13 +13,10 @@ from grn.gene_sets import ExpressedGenesDataset, pad_cells
 from grn.errors import InputError
 from grn.perturbation import METHODS as PERTURBATION_METHODS
 from grn.perturbation import REDUCTIONS, perturbation_effects, regulator_normalised
-from grn.readout import aggregate_maps, attention_maps
+from grn.readout import ATTENTION_MODES, aggregate_maps, attention_maps
 
 # `method: auto` perturbs up to this many genes (G^2 forward passes per batch) and reads attention beyond.
 AUTO_PERTURBATION_GENES = 64
-
-
-ATTENTION_MODES = ("raw", "abs", "rank")
 
 
 def check_readout(readout: DictConfig, n_genes: int) -> None:
@@ -34,7 +31,8 @@ def check_readout(readout: DictConfig, n_genes: int) -> None:
                          f"({n_genes} genes), got {mode!r}")
     for key in ("batch_size", "max_cells", "max_edges"):
         value = readout.get(key)
-        if (value is not None or key == "batch_size") and not (isinstance(value, int) and value >= 1):
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if (value is not None or key == "batch_size") and not (whole and value >= 1):
             allowed = "a whole number >= 1" + ("" if key == "batch_size" else " or null (all)")
             raise InputError(f"readout.{key} must be {allowed}, got {value!r}")
 

@@ -3,6 +3,7 @@ import logging
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
@@ -55,7 +56,7 @@ def train_and_read_out(cfg: DictConfig) -> dict:
     if not trainer.is_global_zero:
         return {}
     edges = edges_from_matrix(weights, datamodule.genes, cfg.readout.get("max_edges"))
-    write_ranked_edges(edges, out / "network.csv")
+    write_ranked_edges(edges, out / "network.csv")  # the strongest max_edges; scores use every edge
     metrics = {"dataset": adata.uns.get("name", ""), "attention": normaliser, "readout": f"{method} ({mode})",
                "n_cells": int(adata.n_obs), "n_genes": int(adata.n_vars)}
     if "val/loss" in trainer.callback_metrics:
@@ -63,10 +64,11 @@ def train_and_read_out(cfg: DictConfig) -> dict:
     truth = adata.uns.get("ground_truth")
     figures = {"network": out / "network_heatmap.png", "diagram": out / "model_diagram.png"}
     if truth is not None:
-        scores = score_network(edges, truth)
+        scored = _edges_among_truth_genes(weights, datamodule.genes, truth)
+        scores = score_network(scored, truth)
         metrics.update(scores)
         print(f"\nGRN scores ({metrics['dataset']}, {normaliser} attention, {method} read-out)\n{format_scores(scores)}")
-        plot_pr_curve({f"{normaliser} attention": edges}, truth, out / "pr_curve.png", title=metrics["dataset"])
+        plot_pr_curve({f"{normaliser} attention": scored}, truth, out / "pr_curve.png", title=metrics["dataset"])
         figures["pr_curve"] = out / "pr_curve.png"
     write_json(metrics, out / "metrics.json")
     plot_network_heatmap(edges, datamodule.genes, figures["network"], truth, title=f"{metrics['dataset']}: {normaliser}")
@@ -76,6 +78,14 @@ def train_and_read_out(cfg: DictConfig) -> dict:
         _log_results(logger, metrics, figures)
     log.info("outputs in %s", out)
     return metrics
+
+
+def _edges_among_truth_genes(weights, genes, truth):
+    """Every edge between genes the ground truth names: scoring ranks all candidate pairs among them,
+    not only those that made network.csv's cut."""
+    named = set(truth["Gene1"].astype(str)) | set(truth["Gene2"].astype(str))
+    keep = [i for i, gene in enumerate(genes) if str(gene) in named]
+    return edges_from_matrix(np.asarray(weights)[np.ix_(keep, keep)], [genes[i] for i in keep])
 
 
 def load_data(source: DictConfig):

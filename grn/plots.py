@@ -34,13 +34,18 @@ def plot_network_heatmap(edges: pd.DataFrame, genes, path, truth: pd.DataFrame |
     MAX_HEATMAP_GENES genes only those with the most total |weight| are drawn."""
     genes = list(genes)
     if len(genes) > MAX_HEATMAP_GENES:
-        title = f"{title or 'inferred network'}: {MAX_HEATMAP_GENES} strongest of {len(genes)} genes"
+        total = len(genes)
         genes = _strongest_genes(edges, genes, MAX_HEATMAP_GENES)
         edges = edges[edges["Gene1"].isin(genes) & edges["Gene2"].isin(genes)]
+        title = f"{title or 'inferred network'}: the {len(genes)} strongest of {total} genes"
     position = {gene: i for i, gene in enumerate(genes)}
     index = pd.Index(genes)
+    rows, columns = index.get_indexer(edges["Gene1"]), index.get_indexer(edges["Gene2"])
+    if (rows < 0).any() or (columns < 0).any():
+        unknown = sorted(set(edges["Gene1"][rows < 0]) | set(edges["Gene2"][columns < 0]))
+        raise ValueError(f"edges name genes outside the gene list: {unknown[:5]}")
     weights = np.zeros((len(genes), len(genes)))
-    weights[index.get_indexer(edges["Gene1"]), index.get_indexer(edges["Gene2"])] = edges["EdgeWeight"].to_numpy()
+    weights[rows, columns] = edges["EdgeWeight"].to_numpy()
     limit = np.abs(weights).max() or 1.0
     size = min(max(4.0, 0.3 * len(genes) + 2), 20.0)  # inches: thousands of genes must not make a giant canvas
     figure, axis = plt.subplots(figsize=(size + 1, size))

@@ -61,6 +61,9 @@ def network_from_maps(maps: torch.Tensor, genes, mode: str = "raw", layer: int |
     return edges_from_matrix(aggregate_maps(maps, mode, layer, head), genes)
 
 
+ATTENTION_MODES = ("raw", "abs", "rank")
+
+
 def aggregate_maps(maps: torch.Tensor, mode: str = "raw", layer: int | None = None,
                    head: int | None = None) -> torch.Tensor:
     """(layers, heads, target, regulator) maps -> one (target, regulator) weight matrix.
@@ -79,7 +82,7 @@ def aggregate_maps(maps: torch.Tensor, mode: str = "raw", layer: int | None = No
     if mode == "rank":
         ranks = maps.abs().argsort(dim=-1).argsort(dim=-1).float() / max(1, maps.shape[-1] - 1)
         return ranks.mean(dim=(0, 1)) * torch.sign(maps.mean(dim=(0, 1)))
-    raise ValueError(f"unknown read-out mode {mode!r}; expected raw, abs or rank")
+    raise ValueError(f"unknown read-out mode {mode!r}; expected one of {ATTENTION_MODES}")
 
 
 def edges_from_matrix(weights, genes, max_edges: int | None = None) -> pd.DataFrame:
@@ -91,11 +94,13 @@ def edges_from_matrix(weights, genes, max_edges: int | None = None) -> pd.DataFr
         raise ValueError(f"max_edges must be at least 1 (or None for every edge), got {max_edges}")
     if max_edges is None or max_edges >= len(genes) * (len(genes) - 1):
         targets, regulators = np.nonzero(~np.eye(len(genes), dtype=bool))
-    else:
-        strength = np.abs(weights)
-        np.fill_diagonal(strength, -1.0)  # self-loops rank below every real edge
-        strongest = np.argpartition(strength, strength.size - max_edges, axis=None)[-max_edges:]
-        targets, regulators = np.unravel_index(np.sort(strongest), strength.shape)
+    else:  # the head of the full ranking: the largest |weight|, ties in flat order, NaN last
+        strength = np.nan_to_num(np.abs(weights), nan=-2.0).ravel()
+        strength[::len(genes) + 1] = -1.0  # self-loops rank below every real edge
+        cut = np.partition(strength, strength.size - max_edges)[strength.size - max_edges]
+        above = np.flatnonzero(strength > cut)
+        tied = np.flatnonzero(strength == cut)[:max_edges - above.size]
+        targets, regulators = np.unravel_index(np.sort(np.concatenate([above, tied])), weights.shape)
     genes = np.asarray(genes)
     edges = pd.DataFrame({"Gene1": genes[regulators], "Gene2": genes[targets],
                           "EdgeWeight": weights[targets, regulators]})

@@ -210,7 +210,7 @@ def _rows_kernel(
 _ROW_TILES = {16: (64, 16, 4), 32: (64, 32, 4), 64: (64, 64, 4), 128: (64, 32, 4), 256: (16, 32, 4)}
 
 
-def _precisions(dtype):
+def _dot_modes(dtype):
     """(input x input, fp32 x anything) dot precisions: see _dot_fp32."""
     return ("ieee", "ieee") if dtype == torch.float32 else ("tf32", "split")
 
@@ -231,7 +231,7 @@ def _reduce(a, x, y, keep_args, weights, has_mask):
     partial = common.empty((chunks, batch * heads, head_dim, 2 * head_dim), torch.float32, a.device)
     keep, stride_mb, stride_mn = keep_args
     r, delta = weights if weights is not None else (partial, partial)
-    raw, mixed = _precisions(a.dtype)
+    raw, mixed = _dot_modes(a.dtype)
     options = {} if INTERPRETED else dict(num_warps=4, num_stages=3)
     _gram_kernel[(col_blocks, chunks, batch * heads)](
         a, x, y, keep, r, delta, partial, *a.stride(), *x.stride(), *y.stride(),
@@ -257,7 +257,7 @@ def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_m
         *q.stride(), *k.stride(), *v.stride(), *grad_strides, *o.stride(), stride_mb, stride_mn,
         heads, n, 1.0 / math.sqrt(head_dim), eps,
         HEAD_DIM=head_dim, BLOCK_M=block_m, BLOCK_C=block_c, BACKWARD=backward, HAS_MASK=has_mask,
-        PRECISION=_precisions(q.dtype)[1], **options)
+        PRECISION=_dot_modes(q.dtype)[1], **options)
 
 
 def _forward(q, k, v, key_padding_mask, eps):

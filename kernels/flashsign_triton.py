@@ -48,11 +48,21 @@ SUPPORTED_HEAD_DIMS = (16, 32, 64, 128, 256)
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 METHODS = ("auto", "stream", "gram")
 # When "auto" takes the Gram form, from H100 measurements (kernels/BENCHMARKS.md): it does about
-# 8 N D^2 FLOPs forward (two TF32 products per D x D product) against the streamed 4 N^2 D, but
-# it launches three kernels to the streamed form's one, and below about 2048 keys the launches
-# (~35 us each from Python) cost more than the FLOPs saved. At D=256 its row kernel spills.
+# 12 N D^2 FLOPs forward (4 for K^T [K | V], 8 for the row maps as two TF32 products each) against
+# the streamed 4 N^2 D, but it launches two kernels forward and three backward (the streamed form:
+# one and three), and below about 2048 keys launches (~35 us each from Python) cost more than the
+# FLOPs saved. At D=256 its row kernel spills.
 GRAM_MIN_KEYS = 2048
 GRAM_MAX_HEAD_DIM = 128
+
+
+# ----------------------------------------------------------------------------------------------
+# Kernels. Every tensor is addressed by (batch, head, row, feature) strides, so non-contiguous
+# inputs need no copy. R and DELTA are contiguous (B*H, N) fp32; KEEP is the (B, N) key mask as
+# int8 (1 = real key), read only when HAS_MASK.
+# ----------------------------------------------------------------------------------------------
+
+
 @triton.jit
 def _fwd_kernel(
     Q, K, V, KEEP, O, R,

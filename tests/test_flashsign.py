@@ -36,16 +36,15 @@ def poisoned_outputs(monkeypatch):
 
 @pytest.fixture(params=["stream", "gram"])
 def kernel_form(request, monkeypatch):
-    """Runs a test once per kernel form: flashsign's automatic choice is pinned to that form, and
-    the Gram form's row reduction is split into many small chunks (as at large N on a GPU)."""
+    """Runs a test once per kernel form: flashsign's automatic choice is pinned to that form, and the
+    Gram form splits its row sums into chunks of one tile (64 rows, 32 at D >= 128) as soon as N
+    exceeds a tile, as it does at large N on a GPU."""
     monkeypatch.setattr(fs, "_takes_gram_form", lambda n, head_dim: request.param == "gram")
     monkeypatch.setattr(gram_form, "_MIN_ROWS_PER_CHUNK", 8)
     return request.param
 
 
-@pytest.fixture(autouse=True)
-def both_forms(kernel_form):
-    """Every test of this file runs on both kernel forms."""
+both_forms = pytest.mark.usefixtures("kernel_form")  # for tests that run the kernels
 
 
 def relative_error(actual, expected):
@@ -104,6 +103,7 @@ def check_against_float64(shape, dtype, device, mask_kind=None, layout="contiguo
 
 # ---------------------------------------------------------------------------------- CPU (small)
 
+@both_forms
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("n, head_dim", [(16, 16), (37, 16), (64, 32), (70, 64), (33, 128), (20, 256)])
 @pytest.mark.parametrize("mask_kind", [None, "random"])
@@ -111,11 +111,13 @@ def test_matches_float64_reference(dtype, n, head_dim, mask_kind):
     check_against_float64((2, 2, n, head_dim), dtype, "cpu", mask_kind)
 
 
+@both_forms
 @pytest.mark.parametrize("layout", ["transposed", "strided"])
 def test_non_contiguous_inputs(layout):
     check_against_float64((2, 3, 45, 32), torch.float16, "cpu", "transposed", layout)
 
 
+@both_forms
 def test_fully_masked_cell_gives_zeros_and_no_gradient():
     out, (q, k, v), _ = check_against_float64((2, 2, 29, 16), torch.float32, "cpu", "empty_cell")
     assert torch.count_nonzero(out[-1]) == 0
@@ -123,6 +125,7 @@ def test_fully_masked_cell_gives_zeros_and_no_gradient():
         assert torch.count_nonzero(x.grad[-1]) == 0
 
 
+@both_forms
 def test_fp16_of_large_magnitude_does_not_overflow():
     # |s| reaches ~1e4, so sum_j s_ij^2 is far beyond fp16's 65504.
     check_against_float64((1, 2, 50, 64), torch.float16, "cpu", "random", scale=12.0)
@@ -134,6 +137,7 @@ def test_gram_form_matches_float64_reference(dtype):
                           attend=spherical_attention_gram)
 
 
+@both_forms
 def test_masked_keys_equal_dropping_them():
     q, k, v = make_inputs((1, 2, 40, 16), torch.float32, "cpu")
     mask = torch.rand(1, 40) > 0.5
@@ -194,6 +198,7 @@ def test_reference_on_hand_computed_case():
 
 # ---------------------------------------------------------------------------------- GPU (full)
 
+@both_forms
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("mask_kind", [None, "empty_cell"])
@@ -201,6 +206,7 @@ def test_gpu_matches_float64_reference(dtype, mask_kind):
     check_against_float64((2, 4, 1531, 64), dtype, "cuda", mask_kind)
 
 
+@both_forms
 @pytest.mark.gpu
 @pytest.mark.parametrize("shape", [(2, 4, 1000, 16), (2, 4, 1000, 32), (2, 4, 2077, 128), (1, 4, 1500, 256),
                                    (1, 4, 4096, 64), (16, 4, 2048, 16)])
@@ -208,12 +214,14 @@ def test_gpu_head_dims_and_sizes(shape):
     check_against_float64(shape, torch.bfloat16, "cuda", "random")
 
 
+@both_forms
 @pytest.mark.gpu
 @pytest.mark.parametrize("layout", ["transposed", "strided"])
 def test_gpu_non_contiguous_inputs(layout):
     check_against_float64((2, 4, 1000, 64), torch.float16, "cuda", "transposed", layout)
 
 
+@both_forms
 @pytest.mark.gpu
 def test_gpu_memory_stays_linear_in_n():
     n = 16384

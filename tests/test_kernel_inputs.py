@@ -14,7 +14,7 @@ import torch
 import kernels.flashsign_triton as fs
 from kernels import flashsign, spherical_attention_reference
 from test_flashsign import TOLERANCE, relative_error
-from test_flashsign import both_forms, kernel_form, poisoned_outputs  # noqa: F401  (autouse: NaN outputs, both forms)
+from test_flashsign import both_forms, kernel_form, poisoned_outputs  # noqa: F401  (fixtures: NaN outputs, both forms)
 
 SHAPE = (2, 3, 9, 16)
 FP16_MAX = torch.finfo(torch.float16).max
@@ -179,6 +179,7 @@ def non_contiguous(kind, dtype=torch.float16):
     return views
 
 
+@both_forms
 @pytest.mark.parametrize("kind", ["transposed", "every_other_feature", "packed_qkv_slice", "broadcast_heads"])
 def test_non_contiguous_inputs_give_correct_results_on_the_kernel(no_fallback, kind):
     q, k, v = non_contiguous(kind)
@@ -186,6 +187,7 @@ def test_non_contiguous_inputs_give_correct_results_on_the_kernel(no_fallback, k
     assert_matches_float64(q, k, v, mask)
 
 
+@both_forms
 @pytest.mark.parametrize("mask_kind", ["column_slice", "transposed", "broadcast_batch"])
 def test_non_contiguous_mask_gives_correct_results_on_the_kernel(no_fallback, mask_kind):
     q, k, v = qkv((2, 2, 37, 16))
@@ -199,6 +201,7 @@ def test_non_contiguous_mask_gives_correct_results_on_the_kernel(no_fallback, ma
     assert_matches_float64(q, k, v, mask)
 
 
+@both_forms
 @pytest.mark.parametrize("dtype", list(TOLERANCE), ids=str)
 def test_all_keys_masked_gives_zeros_and_zero_gradients(no_fallback, dtype):
     # Masked keys hold large values: they must not leak into the output or the gradients.
@@ -211,6 +214,7 @@ def test_all_keys_masked_gives_zeros_and_zero_gradients(no_fallback, dtype):
         assert torch.count_nonzero(x) == 0, f"{name} is not zero"
 
 
+@both_forms
 def test_empty_sequences_and_batches_give_empty_results(no_fallback):
     for shape in [(1, 2, 0, 16), (0, 2, 5, 16), (2, 0, 5, 16)]:
         q, k, v = qkv(shape)
@@ -228,6 +232,7 @@ def fp16_scores_of_magnitude(scale, head_dim, n=50):
     return (q, k, v), top
 
 
+@both_forms
 def test_fp16_scores_of_magnitude_1e4_are_accurate(no_fallback):
     # sum_j s_ij^2 ~ 1e9 is far beyond fp16, but the kernel accumulates it in fp32.
     (q, k, v), top = fp16_scores_of_magnitude(scale=80.0, head_dim=64)
@@ -259,6 +264,7 @@ def test_fp16_scores_beyond_fp16_range_stay_accurate_in_gram_form(no_fallback, k
 # Views whose batch stride is 2^30 elements (an int32 kernel argument): batch 2 starts at element
 # 2^31. Run in a child process: a 32-bit offset wraps negative and the load segfaults there.
 HUGE_OFFSETS = textwrap.dedent("""
+    import sys
     import torch
     from kernels import flashsign, spherical_attention_reference
     n, d, batch_stride = 8, 16, 2 ** 30
@@ -267,14 +273,15 @@ HUGE_OFFSETS = textwrap.dedent("""
     for b in range(3):  # only these elements are touched: the rest stays unallocated virtual memory
         storage[b * batch_stride:b * batch_stride + 3 * n * d] = torch.randn(3 * n * d)
     q, k, v = (storage.as_strided((3, 1, n, d), (batch_stride, 3 * n * d, d, 1), i * n * d) for i in range(3))
-    out = flashsign(q, k, v)
+    out = flashsign(q, k, v, method=sys.argv[1])
     expected = spherical_attention_reference(q.double(), k.double(), v.double())
     err = ((out.double() - expected).norm() / expected.norm()).item()
     assert err < 2e-3, f"relative error {err:.1e}"
 """)
 
 
-def test_offsets_past_2_31_elements_address_correctly():
-    child = subprocess.run([sys.executable, "-c", HUGE_OFFSETS], capture_output=True, text=True,
+@pytest.mark.parametrize("method", ["stream", "gram"])
+def test_offsets_past_2_31_elements_address_correctly(method):
+    child = subprocess.run([sys.executable, "-c", HUGE_OFFSETS, method], capture_output=True, text=True,
                            timeout=300, cwd=Path(__file__).parents[1])
     assert child.returncode == 0, f"exit {child.returncode}: {child.stderr[-2000:]}"

@@ -27,7 +27,8 @@ def test_heatmap_of_thousands_of_genes_draws_the_strongest(tmp_path, monkeypatch
     assert (tmp_path / "net.png").stat().st_size > 0
     image = drawn[0].images[0].get_array()
     assert image.shape == (plots.MAX_HEATMAP_GENES, plots.MAX_HEATMAP_GENES)
-    assert "g7" in plots._strongest_genes(edges_from_matrix(weights, genes, 100_000), genes, plots.MAX_HEATMAP_GENES)
+    assert np.abs(image).max() > 1  # g7's edges (|weight| ~10) are drawn; all others are ~0.01
+    assert "strongest of 2000 genes" in drawn[0].get_title()
 
 
 def _recording(subplots, drawn):

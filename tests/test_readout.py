@@ -124,3 +124,12 @@ def test_max_edges_keeps_the_head_of_the_full_ranking():
     pd.testing.assert_frame_equal(edges_from_matrix(weights, genes, max_edges=10_000), full)
     with pytest.raises(ValueError, match="max_edges must be at least 1"):
         edges_from_matrix(weights, genes, max_edges=0)
+
+
+def test_max_edges_breaks_ties_and_places_nan_as_the_full_ranking_does():
+    weights = np.zeros((6, 6))
+    weights[2, 1], weights[4, 0], weights[0, 5] = 3.0, np.nan, -1.0  # most edges tie at zero
+    genes = list("abcdef")
+    full = edges_from_matrix(weights, genes)
+    for keep in (1, 2, 5, 29):
+        pd.testing.assert_frame_equal(edges_from_matrix(weights, genes, max_edges=keep), full.head(keep))
