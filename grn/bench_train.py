@@ -25,7 +25,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from grn.model import GRNTransformer
 from grn.readout import attention_maps
-from kernels.bench import log_table_to_wandb, source_commit
+from kernels.bench import log_table_to_wandb, source_commit, write_results
 
 SDPA_BACKENDS = ("FLASH_ATTENTION", "CUDNN_ATTENTION", "EFFICIENT_ATTENTION", "MATH")
 FWD_BWD = 3.5  # forward + backward attention FLOPs, in units of the forward's
@@ -243,13 +243,8 @@ def main(argv=None):
         print(json.dumps(attention_map), flush=True)
     report = markdown(rows, attention_map, env, args)
     print(report)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(report)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"environment": env, "rows": rows, "attention_map": attention_map,
-                       "verdicts": verdicts(rows, attention_map)}, f, indent=1)
+    write_results(report, {"environment": env, "rows": rows, "attention_map": attention_map,
+                           "verdicts": verdicts(rows, attention_map)}, args.markdown, args.json)
     log_table_to_wandb("train-bench", rows, env,
                        {f"attention_map/{key}": value for key, value in (attention_map or {}).items()})
     return rows, attention_map

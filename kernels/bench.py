@@ -202,6 +202,16 @@ def markdown(rows, env):
     return "\n".join(lines) + "\n"
 
 
+def write_results(report: str, raw: dict, markdown_path=None, json_path=None):
+    """The markdown report and the raw JSON, each written whole or not at all (temp file, then rename)."""
+    for path, text in ((markdown_path, report), (json_path, json.dumps(raw, indent=1))):
+        if path:
+            partial = f"{path}.partial"
+            with open(partial, "w") as f:
+                f.write(text)
+            os.replace(partial, path)
+
+
 def log_table_to_wandb(job_type: str, rows, env, summary: dict | None = None):
     """One W&B run holding a benchmark's rows as a table named after `job_type`, plus summary values.
     Offline unless WANDB_MODE says otherwise, passed explicitly: wandb caches its settings per process."""
@@ -232,12 +242,7 @@ def main():
     rows = run(args.dtypes)
     report = markdown(rows, env)
     print(report)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(report)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"environment": env, "rows": rows}, f, indent=1)
+    write_results(report, {"environment": env, "rows": rows}, args.markdown, args.json)
     log_table_to_wandb("kernel-bench", rows, env)
 
 

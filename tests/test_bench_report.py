@@ -1,5 +1,7 @@
 """The kernel benchmark's report on CPU: ratios to the fastest SDPA backend and the napkin prediction beside
 each fused kernel's measurement (timings themselves need a GPU)."""
+import json
+
 import pytest
 
 from kernels import bench
@@ -34,3 +36,11 @@ def test_report_has_ratios_and_napkin_predictions():
     assert "napkin fwd ms" in header
     widths = {line.count("|") for line in table.splitlines() if line.startswith("| bf16")}
     assert widths == {header.count("|")}  # every row, failed ones included, fills every column
+
+
+def test_results_are_written_whole_and_leave_no_partial_file(tmp_path):
+    raw = {"environment": {"device": "test"}, "rows": [{"method": "flashsign", "fwd ms": 0.5}]}
+    bench.write_results("# report\n", raw, tmp_path / "r.md", tmp_path / "r.json")
+    assert (tmp_path / "r.md").read_text() == "# report\n"
+    assert json.loads((tmp_path / "r.json").read_text()) == raw
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.md"]
