@@ -37,9 +37,10 @@ import triton.language as tl
 from kernels import triton_common as common
 from kernels.triton_common import INTERPRETED, dot
 
-# Programs per launch the row-chunk split aims for (two waves of an H100's 132 SMs).
-_TARGET_PROGRAMS = 264
-_MIN_ROWS_PER_CHUNK = 512
+# Programs per launch the row-chunk split aims for (four waves of an H100's 132 SMs), and the
+# shortest chunk; measured on an H100 at (4, 16, 1024, 64) (kernels/TUNING.md).
+_TARGET_PROGRAMS = 528
+_MIN_ROWS_PER_CHUNK = 256
 
 
 @triton.jit
@@ -207,7 +208,7 @@ def _rows_kernel(
 
 # (BLOCK_M, BLOCK_C, num_warps), measured on an H100 (bf16, fwd + bwd; D=128 at (4, 16, 4096, 128):
 # (64, 32, 4) 0.50 + 1.43 ms, (32, 32, 4) 0.75 + 2.20, (64, 32, 8) 0.81 + 1.96, (32, 64, 4) 0.49 + 2.95).
-_ROW_TILES = {16: (64, 16, 4), 32: (64, 32, 4), 64: (64, 64, 4), 128: (64, 32, 4), 256: (16, 32, 4)}
+_ROW_TILES = {16: (64, 16, 4), 32: (64, 32, 4), 64: (32, 64, 4), 128: (64, 32, 4), 256: (16, 32, 4)}
 
 
 def _dot_modes(dtype):
@@ -233,9 +234,10 @@ def _reduce(a, x, y, keep_args, weights, has_mask):
     r, delta = weights if weights is not None else (partial, partial)
     raw, mixed = _dot_modes(a.dtype)
     options = {} if INTERPRETED else dict(num_warps=4, num_stages=3)
-    _gram_kernel[(col_blocks, chunks, batch * heads)](
-        a, x, y, keep, r, delta, partial, *a.stride(), *x.stride(), *y.stride(),
-        stride_mb, stride_mn, heads, n, rows_per_chunk, 1.0 / math.sqrt(head_dim),
+    common.launch(
+        _gram_kernel, (col_blocks, chunks, batch * heads), (a, x, y, keep, r, delta, partial),
+        (*a.stride(), *x.stride(), *y.stride(), stride_mb, stride_mn, heads, n, rows_per_chunk,
+         1.0 / math.sqrt(head_dim)),
         HEAD_DIM=head_dim, BLOCK_N=block_n, BLOCK_C=block_c, HAS_MASK=has_mask,
         WEIGHTED=weights is not None, RAW_PRECISION=raw, MIXED_PRECISION=mixed, **options)
     return partial[0] if chunks == 1 else partial.sum(0)
@@ -251,11 +253,12 @@ def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_m
     o, dq, dk, dv = outputs
     grad_strides = do.stride() if backward else (0, 0, 0, 0)
     options = {} if INTERPRETED else dict(num_warps=warps, num_stages=1)
-    _rows_kernel[(triton.cdiv(n, block_m), batch * heads)](
-        q, k, v, do if backward else q, keep, gram, dgram if backward else gram, r,
-        delta if backward else r, o, dq, dk, dv,
-        *q.stride(), *k.stride(), *v.stride(), *grad_strides, *o.stride(), stride_mb, stride_mn,
-        heads, n, 1.0 / math.sqrt(head_dim), eps,
+    common.launch(
+        _rows_kernel, (triton.cdiv(n, block_m), batch * heads),
+        (q, k, v, do if backward else q, keep, gram, dgram if backward else gram, r,
+         delta if backward else r, o, dq, dk, dv),
+        (*q.stride(), *k.stride(), *v.stride(), *grad_strides, *o.stride(), stride_mb, stride_mn,
+         heads, n, 1.0 / math.sqrt(head_dim), eps),
         HEAD_DIM=head_dim, BLOCK_M=block_m, BLOCK_C=block_c, BACKWARD=backward, HAS_MASK=has_mask,
         PRECISION=_dot_modes(q.dtype)[1], **options)
 

@@ -255,17 +255,18 @@ def _tile(kernel, head_dim, dtype):
     return next(t for t in preferred + _FALLBACK_TILES if _fits(kernel, t, head_dim, itemsize))
 
 
-def _launch(kernel, name, args, n, batch_heads, meta):
+def _launch(kernel, name, tensors, scalars, n, batch_heads, meta):
     """One program per (row block, batch*head); the kernel streams the other sequence axis."""
     if INTERPRETED:
         block = min(64, max(16, triton.next_power_of_2(n)))
         block_m = block_n = block
         options = {}
     else:
-        block_m, block_n, warps, stages = _tile(name, meta["HEAD_DIM"], args[0].dtype)
+        block_m, block_n, warps, stages = _tile(name, meta["HEAD_DIM"], tensors[0].dtype)
         options = dict(num_warps=warps, num_stages=stages)
     rows = block_n if name == "dkdv" else block_m
-    kernel[(triton.cdiv(n, rows), batch_heads)](*args, BLOCK_M=block_m, BLOCK_N=block_n, **meta, **options)
+    common.launch(kernel, (triton.cdiv(n, rows), batch_heads), tensors, scalars,
+                  BLOCK_M=block_m, BLOCK_N=block_n, **meta, **options)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -282,10 +283,10 @@ def _forward(q, k, v, key_padding_mask, eps):
     o = common.empty(q.shape, q.dtype, q.device)
     r = common.empty((batch * heads, n), torch.float32, q.device)
     keep, stride_mb, stride_mn = common.mask_args(key_padding_mask, q)
-    args = (q, k, v, keep, o, r, *q.stride(), *k.stride(), *v.stride(), *o.stride(),
-            stride_mb, stride_mn, heads, n, 1.0 / math.sqrt(head_dim), eps)
+    scalars = (*q.stride(), *k.stride(), *v.stride(), *o.stride(), stride_mb, stride_mn,
+               heads, n, 1.0 / math.sqrt(head_dim), eps)
     meta = dict(HEAD_DIM=head_dim, HAS_MASK=key_padding_mask is not None, PRECISION=_precision(q.dtype))
-    _launch(_fwd_kernel, "fwd", args, n, batch * heads, meta)
+    _launch(_fwd_kernel, "fwd", (q, k, v, keep, o, r), scalars, n, batch * heads, meta)
     return o, r
 
 
@@ -297,8 +298,8 @@ def _backward(q, k, v, o, r, do, key_padding_mask):
     shared = (*q.stride(), *k.stride(), *v.stride(), *do.stride(), stride_mb, stride_mn,
               heads, n, 1.0 / math.sqrt(head_dim))
     meta = dict(HEAD_DIM=head_dim, HAS_MASK=key_padding_mask is not None, PRECISION=_precision(q.dtype))
-    _launch(_bwd_dkdv_kernel, "dkdv", (q, k, v, do, keep, r, delta, dk, dv, *shared), n, batch * heads, meta)
-    _launch(_bwd_dq_kernel, "dq", (q, k, v, do, keep, r, delta, dq, *shared), n, batch * heads, meta)
+    _launch(_bwd_dkdv_kernel, "dkdv", (q, k, v, do, keep, r, delta, dk, dv), shared, n, batch * heads, meta)
+    _launch(_bwd_dq_kernel, "dq", (q, k, v, do, keep, r, delta, dq), shared, n, batch * heads, meta)
     return dq, dk, dv
 
 

@@ -1,5 +1,6 @@
 """The kernel benchmark's report on CPU: ratios to the fastest SDPA backend and the napkin prediction beside
 each fused kernel's measurement (timings themselves need a GPU)."""
+import argparse
 import json
 
 import pytest
@@ -8,11 +9,14 @@ from kernels import bench
 from ncd_layers import predict_attention_time
 
 
-def timed(method, shape, fwd_ms):
+def timed(method, shape, fwd_ms, gpu_fwd_ms=None):
+    """A row as bench.run makes it; GPU-time keys only when gpu_fwd_ms is given."""
     row = dict(dtype="bf16", shape=list(shape), method=method, status="ok", peak_mib=1.0)
     for p, factor in bench.PASSES.items():
-        row[f"{p} ms"] = fwd_ms * factor
-        row[f"{p} TFLOP/s"] = 1.0
+        for timing, ms in (("", fwd_ms), (" gpu", gpu_fwd_ms)):
+            if ms is not None:
+                row[f"{p}{timing} ms"] = ms * factor
+                row[f"{p}{timing} TFLOP/s"] = 1.0
     return row
 
 
@@ -44,3 +48,28 @@ def test_results_are_written_whole_and_leave_no_partial_file(tmp_path):
     assert (tmp_path / "r.md").read_text() == "# report\n"
     assert json.loads((tmp_path / "r.json").read_text()) == raw
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.md"]
+
+
+def test_targets_are_judged_under_each_timing_separately():
+    shape = (4, 16, 1024, 64)
+    rows = [timed("flashsign", shape, fwd_ms=0.10, gpu_fwd_ms=0.03), timed("sdpa CUDNN_ATTENTION", shape, 0.05, 0.04),
+            timed("sdpa FLASH_ATTENTION", shape, 0.07)]  # flash has no GPU-time timing: cuDNN is the bar there
+    bench.add_ratios(rows)
+    flashsign = rows[0]
+    assert flashsign["fwd vs best sdpa"] == pytest.approx(0.5) and flashsign["fwd best sdpa"] == "CUDNN_ATTENTION"
+    assert flashsign["fwd gpu vs best sdpa"] == pytest.approx(4 / 3, rel=1e-3)
+    criteria = {target: (need, measured) for target, need, measured in bench.done_criteria(rows)}
+    need, measured = criteria["fwd >= 1.25x bf16 (4, 16, 1024, 64)"]
+    assert need == 1.25 and measured == {"Eager": pytest.approx(0.5), "GPU time": pytest.approx(1.333, abs=1e-3)}
+    assert criteria["bwd >= 1.2x bf16 (4, 16, 1024, 64)"][0] == 1.2  # N=1024 asks more of the backward
+    report = bench.markdown(rows, {"device": "test"})
+    assert "| fwd >= 1.25x bf16 (4, 16, 1024, 64) | 0.500 (NO) | 1.333 (met) |" in report
+    gpu_table = report[report.index("## GPU time"):report.index("## The issue")]
+    assert "sdpa FLASH_ATTENTION | not timed" in gpu_table
+
+
+def test_shapes_are_parsed_or_rejected_by_name():
+    assert bench.parse_shape("4,16,1024,64") == (4, 16, 1024, 64)
+    for bad in ("4,16,1024", "4,16,x,64", "0,16,1024,64"):
+        with pytest.raises(argparse.ArgumentTypeError, match="four positive integers"):
+            bench.parse_shape(bad)
