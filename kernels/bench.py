@@ -15,6 +15,7 @@ absent).
 import statistics
 import argparse
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -80,14 +81,27 @@ def time_passes(attend, shape, dtype):
                                         grad_to_none=inputs, return_mode="median")
     del out
     ms["fwd+bwd"] = triton.testing.do_bench(fwd_bwd, grad_to_none=inputs, return_mode="median")
-    try:
-        out = fwd()
-        ms["fwd gpu"] = graph_ms(fwd)
-        ms["bwd gpu"] = graph_ms(lambda: torch.autograd.grad(out, inputs, grad_out, retain_graph=True))
-        ms["fwd+bwd gpu"] = graph_ms(lambda: torch.autograd.grad(fwd(), inputs, grad_out))
-    except (torch.cuda.OutOfMemoryError, RuntimeError) as err:  # a graph holds `reps` calls' memory
+    try:  # all three or none: a graph holds `reps` calls' memory
+        with torch.cuda.stream(capture_stream()):
+            out = fwd()  # a backward runs on its forward's stream, so this one can be captured
+        ms.update({"fwd gpu": graph_ms(fwd),
+                   "bwd gpu": graph_ms(lambda: torch.autograd.grad(out, inputs, grad_out, retain_graph=True)),
+                   "fwd+bwd gpu": graph_ms(lambda: torch.autograd.grad(fwd(), inputs, grad_out))})
+    except (torch.cuda.OutOfMemoryError, RuntimeError) as err:
         print(f"no GPU-time timing for this case: {str(err).splitlines()[0][:120]}", flush=True)
     return ms, peak_mib
+
+
+@functools.cache
+def _side_stream():
+    return torch.cuda.Stream()
+
+
+def capture_stream():
+    """The side stream every CUDA graph here is captured on, ordered after the current stream's work."""
+    stream = _side_stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    return stream
 
 
 def graph_ms(call, reps=10):
@@ -96,15 +110,14 @@ def graph_ms(call, reps=10):
     flush = torch.empty(_FLUSH_BYTES, dtype=torch.int8, device="cuda")
 
     def replay_ms(body):
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
+        stream = capture_stream()
+        with torch.cuda.stream(stream):
             body()  # lazy initialisation stays out of the capture
-        torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        with torch.cuda.graph(graph, stream=stream):
             for _ in range(reps):
                 body()
+        torch.cuda.current_stream().wait_stream(stream)
         times = []
         for _ in range(7):
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
