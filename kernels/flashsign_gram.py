@@ -25,8 +25,9 @@ fp32 inputs use "ieee" dots throughout.
 Caveats:
 - r^2 is a quadratic form whose rounding error scales with |q|^2 |G_kk|, not with r^2: accuracy drops
   for a query almost orthogonal to every key (r far below |q| |K|). The streamed kernels do not have this.
-- Each call launches two kernels forward and three backward (plus a sum of chunk partials at large N),
-  so below a few thousand keys launch overhead dominates; kernels.flashsign then takes the streamed form.
+- Each call launches two kernels forward and three backward (plus a sum of chunk partials when the
+  rows are split), shorter ones than the streamed form's: below about 2048 keys the streamed forward is
+  as fast, and kernels.flashsign pairs it with this backward (`backward` takes gram=None for that).
 """
 import math
 
@@ -206,9 +207,10 @@ def _rows_kernel(
 # fp32 block of a Gram matrix split in two: rows and columns shrink as D grows.
 # ----------------------------------------------------------------------------------------------
 
-# (BLOCK_M, BLOCK_C, num_warps), measured on an H100 (bf16, fwd + bwd; D=128 at (4, 16, 4096, 128):
-# (64, 32, 4) 0.50 + 1.43 ms, (32, 32, 4) 0.75 + 2.20, (64, 32, 8) 0.81 + 1.96, (32, 64, 4) 0.49 + 2.95).
-_ROW_TILES = {16: (64, 16, 4), 32: (64, 32, 4), 64: (32, 64, 4), 128: (64, 32, 4), 256: (16, 32, 4)}
+# (BLOCK_M, BLOCK_C, num_warps forward, num_warps backward), measured on an H100 (bf16, GPU time;
+# kernels/TUNING.md). D=128 at (4, 16, 4096, 128), fwd + bwd: (64, 32, 4) 0.50 + 1.43 ms,
+# (32, 32, 4) 0.75 + 2.20, (64, 32, 8) 0.81 + 1.96, (32, 64, 4) 0.49 + 2.95.
+_ROW_TILES = {16: (64, 16, 4, 4), 32: (64, 32, 4, 4), 64: (32, 64, 4, 2), 128: (64, 32, 4, 4), 256: (16, 32, 4, 4)}
 
 
 def _dot_modes(dtype):
@@ -223,7 +225,9 @@ def _reduce(a, x, y, keep_args, weights, has_mask):
     if n == 0 or batch * heads == 0:
         return torch.zeros(batch * heads, head_dim, 2 * head_dim, dtype=torch.float32, device=a.device)
     block_c = min(head_dim, 64)
-    block_n = 32 if head_dim >= 128 else 64
+    weighted = weights is not None
+    # Backward rows are weighted fp32 upcasts, twice the registers: half the rows per step.
+    block_n = 32 if head_dim >= 128 or weighted else 64
     col_blocks = 2 * head_dim // block_c
     wanted = max(1, _TARGET_PROGRAMS // (col_blocks * batch * heads))
     chunks = max(1, min(wanted, n // _MIN_ROWS_PER_CHUNK))
@@ -231,28 +235,28 @@ def _reduce(a, x, y, keep_args, weights, has_mask):
     chunks = triton.cdiv(n, rows_per_chunk)
     partial = common.empty((chunks, batch * heads, head_dim, 2 * head_dim), torch.float32, a.device)
     keep, stride_mb, stride_mn = keep_args
-    r, delta = weights if weights is not None else (partial, partial)
+    r, delta = weights if weighted else (partial, partial)
     raw, mixed = _dot_modes(a.dtype)
-    options = {} if INTERPRETED else dict(num_warps=4, num_stages=3)
+    options = {} if INTERPRETED else dict(num_warps=4, num_stages=2 if weighted else 3)
     common.launch(
         _gram_kernel, (col_blocks, chunks, batch * heads), (a, x, y, keep, r, delta, partial),
         (*a.stride(), *x.stride(), *y.stride(), stride_mb, stride_mn, heads, n, rows_per_chunk,
          1.0 / math.sqrt(head_dim)),
         HEAD_DIM=head_dim, BLOCK_N=block_n, BLOCK_C=block_c, HAS_MASK=has_mask,
-        WEIGHTED=weights is not None, RAW_PRECISION=raw, MIXED_PRECISION=mixed, **options)
+        WEIGHTED=weighted, RAW_PRECISION=raw, MIXED_PRECISION=mixed, **options)
     return partial[0] if chunks == 1 else partial.sum(0)
 
 
 def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_mask):
     batch, heads, n, head_dim = q.shape
-    block_m, block_c, warps = _ROW_TILES[head_dim]
+    backward = do is not None
+    block_m, block_c, *warps = _ROW_TILES[head_dim]
     if INTERPRETED:
         block_m = min(64, max(16, triton.next_power_of_2(n)))
     keep, stride_mb, stride_mn = keep_args
-    backward = do is not None
     o, dq, dk, dv = outputs
     grad_strides = do.stride() if backward else (0, 0, 0, 0)
-    options = {} if INTERPRETED else dict(num_warps=warps, num_stages=1)
+    options = {} if INTERPRETED else dict(num_warps=warps[backward], num_stages=1)
     common.launch(
         _rows_kernel, (triton.cdiv(n, block_m), batch * heads),
         (q, k, v, do if backward else q, keep, gram, dgram if backward else gram, r,
@@ -274,10 +278,14 @@ def _forward(q, k, v, key_padding_mask, eps):
     return o, r, gram
 
 
-def _backward(q, k, v, o, r, gram, do, key_padding_mask):
+def backward(q, k, v, o, r, gram, do, key_padding_mask):
+    """dQ, dK, dV from the forward's O and r, either form's. gram: the forward's [G_kk | G_kv], or
+    None after a streamed forward (then reduced here)."""
     delta = common.row_deltas(o, do)
     keep_args = common.mask_args(key_padding_mask, q)
     has_mask = key_padding_mask is not None
+    if gram is None:
+        gram = _reduce(k, k, v, keep_args, None, has_mask)
     # Query rows are never masked: only the key side of the Gram matrices excludes masked keys.
     dgram = _reduce(q, q, do, keep_args, (r, delta), False)
     dq, dk, dv = (common.empty(q.shape, q.dtype, q.device) for _ in range(3))
@@ -295,7 +303,7 @@ class _FlashSignGram(torch.autograd.Function):
     @staticmethod
     def backward(ctx, do):
         q, k, v, o, r, gram, key_padding_mask = ctx.saved_tensors
-        dq, dk, dv = _backward(q, k, v, o, r, gram, do, key_padding_mask)
+        dq, dk, dv = backward(q, k, v, o, r, gram, do, key_padding_mask)
         return dq, dk, dv, None, None
 
 

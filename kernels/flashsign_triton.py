@@ -22,8 +22,10 @@ nothing to O or r and receives no gradient; a row without any real key gives O =
 Sequence tails need no padding: out-of-range rows load as zeros, which give s = 0 as well.
 
 Two forms compute this same function. The streamed kernels in this file cost O(N^2 D); the Gram
-form (kernels/flashsign_gram.py) uses O = diag(1/r) Q (K^T V) / sqrt(D) and costs O(N D^2).
-`method="auto"` takes the Gram form where it measured faster: N >= 2048 and D <= 128.
+form (kernels/flashsign_gram.py) uses O = diag(1/r) Q (K^T V) / sqrt(D) and costs O(N D^2). Both
+store the same r, so one form's forward can feed the other's backward. `method="auto"` takes, per
+pass, the form that measured faster on an H100: the Gram form for N >= 2048, the streamed forward
+with the Gram backward ("hybrid") for 1024 <= N < 2048, the streamed form below, and at D = 256.
 
 Caveats:
 - Scores and sums of squares are fp32, but s is rounded to the input dtype for the s V product
@@ -40,19 +42,19 @@ import triton
 import triton.language as tl
 
 from kernels import triton_common as common
-from kernels.flashsign_gram import flashsign_gram
+from kernels import flashsign_gram as gram_form
 from kernels.reference import spherical_attention_reference
 from kernels.triton_common import INTERPRETED, dot
 
 SUPPORTED_HEAD_DIMS = (16, 32, 64, 128, 256)
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
-METHODS = ("auto", "stream", "gram")
-# When "auto" takes the Gram form, from H100 measurements (kernels/BENCHMARKS.md): it does about
-# 12 N D^2 FLOPs forward (4 for K^T [K | V], 8 for the row maps as two TF32 products each) against
-# the streamed 4 N^2 D, but it launches two kernels forward and three backward (the streamed form:
-# one and three), and below about 2048 keys launches (~35 us each from Python) cost more than the
-# FLOPs saved. At D=256 its row kernel spills.
+METHODS = ("auto", "stream", "gram", "hybrid")  # hybrid: the streamed forward, the Gram backward
+# Where "auto" takes the Gram form, from H100 GPU times (kernels/BENCHMARKS.md). It does about
+# 12 N D^2 FLOPs a forward (4 for K^T [K | V], 8 for the row maps as two TF32 products each)
+# against the streamed 4 N^2 D, in more, shorter kernels: at 1024 keys the streamed forward is
+# still as fast, the Gram backward already 1.4x the streamed one. At D=256 its row kernel spills.
 GRAM_MIN_KEYS = 2048
+GRAM_BACKWARD_MIN_KEYS = 1024
 GRAM_MAX_HEAD_DIM = 128
 
 
@@ -309,25 +311,33 @@ def _backward(q, k, v, o, r, do, key_padding_mask):
 
 
 class _FlashSign(torch.autograd.Function):
+    """The streamed forward; the streamed backward, or the Gram form's when gram_backward."""
+
     @staticmethod
-    def forward(ctx, q, k, v, key_padding_mask, eps):
+    def forward(ctx, q, k, v, key_padding_mask, eps, gram_backward):
         o, r = _forward(q, k, v, key_padding_mask, eps)
         ctx.save_for_backward(q, k, v, o, r, key_padding_mask)
+        ctx.gram_backward = gram_backward
         return o
 
     @staticmethod
     def backward(ctx, do):
         q, k, v, o, r, key_padding_mask = ctx.saved_tensors
-        dq, dk, dv = _backward(q, k, v, o, r, do, key_padding_mask)
-        return dq, dk, dv, None, None
+        if ctx.gram_backward:
+            dq, dk, dv = gram_form.backward(q, k, v, o, r, None, do, key_padding_mask)
+        else:
+            dq, dk, dv = _backward(q, k, v, o, r, do, key_padding_mask)
+        return dq, dk, dv, None, None, None
 
 
 _warned = set()
 
 
-def _takes_gram_form(n, head_dim):
-    """method="auto": the Gram form where it measured faster than the streamed one."""
-    return n >= GRAM_MIN_KEYS and head_dim <= GRAM_MAX_HEAD_DIM
+def auto_method(n, head_dim):
+    """The method "auto" takes for N keys of head dim D: per pass, the form measured faster."""
+    if head_dim > GRAM_MAX_HEAD_DIM or n < GRAM_BACKWARD_MIN_KEYS:
+        return "stream"
+    return "gram" if n >= GRAM_MIN_KEYS else "hybrid"
 
 
 def _unsupported_reason(q):
@@ -365,7 +375,8 @@ def flashsign(q, k, v, key_padding_mask=None, eps=1e-6, method="auto"):
     key_padding_mask: optional (B, N) bool, True = real key; masked keys contribute nothing.
     Returns O, shape (B, H, N, D), dtype of q. Differentiable in q, k and v.
 
-    method: "stream" (O(N^2 D) kernels), "gram" (O(N D^2) kernels) or "auto" (see _takes_gram_form).
+    method: "stream" (O(N^2 D) kernels), "gram" (O(N D^2) kernels), "hybrid" (the streamed forward,
+    the Gram backward) or "auto" (see auto_method).
 
     Dispatch: CUDA tensors run the Triton kernels; CPU tensors run the torch reference, or the
     Triton interpreter when TRITON_INTERPRET=1 was set before import. Unsupported dtypes or head
@@ -382,6 +393,8 @@ def flashsign(q, k, v, key_padding_mask=None, eps=1e-6, method="auto"):
             _warned.add(reason)
             warnings.warn(f"flashsign: no Triton kernel for {reason}; using the torch reference", stacklevel=2)
         return spherical_attention_reference(q, k, v, key_padding_mask, eps)
-    if method == "gram" or (method == "auto" and _takes_gram_form(*q.shape[2:])):
-        return flashsign_gram(q, k, v, key_padding_mask, eps)
-    return _FlashSign.apply(q, k, v, key_padding_mask, eps)
+    if method == "auto":
+        method = auto_method(*q.shape[2:])
+    if method == "gram":
+        return gram_form.flashsign_gram(q, k, v, key_padding_mask, eps)
+    return _FlashSign.apply(q, k, v, key_padding_mask, eps, method == "hybrid")
