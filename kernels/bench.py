@@ -47,7 +47,6 @@ def methods():
     table = {"flashsign": (flashsign, contextlib.nullcontext),
              "flashsign stream": (lambda q, k, v: flashsign(q, k, v, method="stream"), contextlib.nullcontext),
              "flashsign gram": (lambda q, k, v: flashsign(q, k, v, method="gram"), contextlib.nullcontext),
-             "flashsign hybrid": (lambda q, k, v: flashsign(q, k, v, method="hybrid"), contextlib.nullcontext),
              "torch spherical": (spherical_attention_reference, contextlib.nullcontext)}
     for backend in SDPA_BACKENDS:
         table[f"sdpa {backend}"] = (F.scaled_dot_product_attention,
@@ -161,7 +160,7 @@ def run(dtype_names, shapes=SHAPES):
             for name, (attend, context) in methods().items():
                 row = dict(dtype=dtype_name, shape=list(shape), method=name)
                 if name == "flashsign":
-                    row["form"] = auto_method(n, head_dim)
+                    row["form"] = auto_method(n, head_dim, with_backward=True)  # inputs require grad
                 try:
                     with context():
                         ms, peak = time_passes(attend, shape, DTYPES[dtype_name])
@@ -255,8 +254,7 @@ def markdown(rows, env):
               "method's time (above 1 = faster); peak = extra memory of one forward+backward",
               "- `flashsign` is the public function as dispatched (method=\"auto\"; the form it took in brackets); "
               "`flashsign stream` forces the O(N^2 D) streamed kernels (kernels/flashsign_triton.py), "
-              "`flashsign gram` the O(N D^2) Gram-form kernels (kernels/flashsign_gram.py), the same function; "
-              "`flashsign hybrid` the streamed forward with the Gram backward. "
+              "`flashsign gram` the O(N D^2) Gram-form kernels (kernels/flashsign_gram.py), the same function. "
               "Gram-form TFLOP/s are effective rates under the N^2 count, not work done",
               "- napkin fwd ms: the ncd_layers cost model's prediction for the streamed (O(N^2 D)) kernels",
               "- eager: plain calls timed by triton.testing.do_bench, host cost (Python, launches, autograd) "

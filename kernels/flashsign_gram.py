@@ -26,8 +26,8 @@ Caveats:
 - r^2 is a quadratic form whose rounding error scales with |q|^2 |G_kk|, not with r^2: accuracy drops
   for a query almost orthogonal to every key (r far below |q| |K|). The streamed kernels do not have this.
 - Each call launches two kernels forward and three backward (plus a sum of chunk partials when the
-  rows are split), shorter ones than the streamed form's: below about 2048 keys the streamed forward is
-  as fast, and kernels.flashsign pairs it with this backward (`backward` takes gram=None for that).
+  rows are split), shorter ones than the streamed form's: below 1024 keys (2048 for a forward alone)
+  the streamed form is faster, and kernels.flashsign takes it there.
 """
 import math
 
@@ -278,14 +278,10 @@ def _forward(q, k, v, key_padding_mask, eps):
     return o, r, gram
 
 
-def backward(q, k, v, o, r, gram, do, key_padding_mask):
-    """dQ, dK, dV from the forward's O and r, either form's. gram: the forward's [G_kk | G_kv], or
-    None after a streamed forward (then reduced here)."""
+def _backward(q, k, v, o, r, gram, do, key_padding_mask):
     delta = common.row_deltas(o, do)
     keep_args = common.mask_args(key_padding_mask, q)
     has_mask = key_padding_mask is not None
-    if gram is None:
-        gram = _reduce(k, k, v, keep_args, None, has_mask)
     # Query rows are never masked: only the key side of the Gram matrices excludes masked keys.
     dgram = _reduce(q, q, do, keep_args, (r, delta), False)
     dq, dk, dv = (common.empty(q.shape, q.dtype, q.device) for _ in range(3))
@@ -303,7 +299,7 @@ class _FlashSignGram(torch.autograd.Function):
     @staticmethod
     def backward(ctx, do):
         q, k, v, o, r, gram, key_padding_mask = ctx.saved_tensors
-        dq, dk, dv = backward(q, k, v, o, r, gram, do, key_padding_mask)
+        dq, dk, dv = _backward(q, k, v, o, r, gram, do, key_padding_mask)
         return dq, dk, dv, None, None
 
 

@@ -22,10 +22,9 @@ nothing to O or r and receives no gradient; a row without any real key gives O =
 Sequence tails need no padding: out-of-range rows load as zeros, which give s = 0 as well.
 
 Two forms compute this same function. The streamed kernels in this file cost O(N^2 D); the Gram
-form (kernels/flashsign_gram.py) uses O = diag(1/r) Q (K^T V) / sqrt(D) and costs O(N D^2). Both
-store the same r, so one form's forward can feed the other's backward. `method="auto"` takes, per
-pass, the form that measured faster on an H100: the Gram form for N >= 2048, the streamed forward
-with the Gram backward ("hybrid") for 1024 <= N < 2048, the streamed form below, and at D = 256.
+form (kernels/flashsign_gram.py) uses O = diag(1/r) Q (K^T V) / sqrt(D) and costs O(N D^2).
+`method="auto"` takes the form that measured faster on an H100 (GPU time): the Gram form from 2048
+keys, or from 1024 when a backward will follow, up to D = 128; the streamed form elsewhere.
 
 Caveats:
 - Scores and sums of squares are fp32, but s is rounded to the input dtype for the s V product
@@ -48,13 +47,14 @@ from kernels.triton_common import INTERPRETED, dot
 
 SUPPORTED_HEAD_DIMS = (16, 32, 64, 128, 256)
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
-METHODS = ("auto", "stream", "gram", "hybrid")  # hybrid: the streamed forward, the Gram backward
+METHODS = ("auto", "stream", "gram")
 # Where "auto" takes the Gram form, from H100 GPU times (kernels/BENCHMARKS.md). It does about
 # 12 N D^2 FLOPs a forward (4 for K^T [K | V], 8 for the row maps as two TF32 products each)
-# against the streamed 4 N^2 D, in more, shorter kernels: at 1024 keys the streamed forward is
-# still as fast, the Gram backward already 1.4x the streamed one. At D=256 its row kernel spills.
+# against the streamed 4 N^2 D, in more, shorter kernels. At 1024 keys (bf16, D=64) its forward
+# is 10% slower than the streamed one, its backward 1.4x faster, forward+backward 1.3x. At D=256
+# its row kernel spills.
 GRAM_MIN_KEYS = 2048
-GRAM_BACKWARD_MIN_KEYS = 1024
+GRAM_MIN_KEYS_WITH_BACKWARD = 1024
 GRAM_MAX_HEAD_DIM = 128
 
 
@@ -311,33 +311,26 @@ def _backward(q, k, v, o, r, do, key_padding_mask):
 
 
 class _FlashSign(torch.autograd.Function):
-    """The streamed forward; the streamed backward, or the Gram form's when gram_backward."""
-
     @staticmethod
-    def forward(ctx, q, k, v, key_padding_mask, eps, gram_backward):
+    def forward(ctx, q, k, v, key_padding_mask, eps):
         o, r = _forward(q, k, v, key_padding_mask, eps)
         ctx.save_for_backward(q, k, v, o, r, key_padding_mask)
-        ctx.gram_backward = gram_backward
         return o
 
     @staticmethod
     def backward(ctx, do):
         q, k, v, o, r, key_padding_mask = ctx.saved_tensors
-        if ctx.gram_backward:
-            dq, dk, dv = gram_form.backward(q, k, v, o, r, None, do, key_padding_mask)
-        else:
-            dq, dk, dv = _backward(q, k, v, o, r, do, key_padding_mask)
-        return dq, dk, dv, None, None, None
+        dq, dk, dv = _backward(q, k, v, o, r, do, key_padding_mask)
+        return dq, dk, dv, None, None
 
 
 _warned = set()
 
 
-def auto_method(n, head_dim):
-    """The method "auto" takes for N keys of head dim D: per pass, the form measured faster."""
-    if head_dim > GRAM_MAX_HEAD_DIM or n < GRAM_BACKWARD_MIN_KEYS:
-        return "stream"
-    return "gram" if n >= GRAM_MIN_KEYS else "hybrid"
+def auto_method(n, head_dim, with_backward):
+    """The form "auto" takes for N keys of head dim D, with or without a backward to follow."""
+    min_keys = GRAM_MIN_KEYS_WITH_BACKWARD if with_backward else GRAM_MIN_KEYS
+    return "gram" if n >= min_keys and head_dim <= GRAM_MAX_HEAD_DIM else "stream"
 
 
 def _unsupported_reason(q):
@@ -375,8 +368,8 @@ def flashsign(q, k, v, key_padding_mask=None, eps=1e-6, method="auto"):
     key_padding_mask: optional (B, N) bool, True = real key; masked keys contribute nothing.
     Returns O, shape (B, H, N, D), dtype of q. Differentiable in q, k and v.
 
-    method: "stream" (O(N^2 D) kernels), "gram" (O(N D^2) kernels), "hybrid" (the streamed forward,
-    the Gram backward) or "auto" (see auto_method).
+    method: "stream" (O(N^2 D) kernels), "gram" (O(N D^2) kernels) or "auto" (see auto_method; a
+    backward follows when autograd records the call).
 
     Dispatch: CUDA tensors run the Triton kernels; CPU tensors run the torch reference, or the
     Triton interpreter when TRITON_INTERPRET=1 was set before import. Unsupported dtypes or head
@@ -394,7 +387,8 @@ def flashsign(q, k, v, key_padding_mask=None, eps=1e-6, method="auto"):
             warnings.warn(f"flashsign: no Triton kernel for {reason}; using the torch reference", stacklevel=2)
         return spherical_attention_reference(q, k, v, key_padding_mask, eps)
     if method == "auto":
-        method = auto_method(*q.shape[2:])
+        recorded = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
+        method = auto_method(*q.shape[2:], with_backward=recorded)
     if method == "gram":
         return gram_form.flashsign_gram(q, k, v, key_padding_mask, eps)
-    return _FlashSign.apply(q, k, v, key_padding_mask, eps, method == "hybrid")
+    return _FlashSign.apply(q, k, v, key_padding_mask, eps)

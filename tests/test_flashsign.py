@@ -34,12 +34,12 @@ def poisoned_outputs(monkeypatch):
     monkeypatch.setattr(common, "empty", poisoned)
 
 
-@pytest.fixture(params=["stream", "gram", "hybrid"])
+@pytest.fixture(params=["stream", "gram"])
 def kernel_form(request, monkeypatch):
-    """Runs a test once per kernel method: flashsign's automatic choice is pinned to it, and the
+    """Runs a test once per kernel form: flashsign's automatic choice is pinned to that form, and the
     Gram form splits its row sums into chunks of one tile (64 rows, 32 at D >= 128) as soon as N
     exceeds a tile, as it does at large N on a GPU."""
-    monkeypatch.setattr(fs, "auto_method", lambda n, head_dim: request.param)
+    monkeypatch.setattr(fs, "auto_method", lambda n, head_dim, with_backward: request.param)
     monkeypatch.setattr(gram_form, "_MIN_ROWS_PER_CHUNK", 8)
     return request.param
 
