@@ -51,7 +51,7 @@ METHODS = ("auto", "stream", "gram")
 # Where "auto" takes the Gram form, from H100 GPU times (kernels/BENCHMARKS.md). It does about
 # 12 N D^2 FLOPs a forward (4 for K^T [K | V], 8 for the row maps as two TF32 products each)
 # against the streamed 4 N^2 D, in more, shorter kernels. At 1024 keys (bf16, D=64) its forward
-# is 10% slower than the streamed one, its backward 1.4x faster, forward+backward 1.3x. At D=256
+# is 8% slower than the streamed one, its backward 1.5x faster, forward+backward 1.3x. At D=256
 # its row kernel spills.
 GRAM_MIN_KEYS = 2048
 GRAM_MIN_KEYS_WITH_BACKWARD = 1024
