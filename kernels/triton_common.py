@@ -57,16 +57,16 @@ def launch(kernel, grid, tensors, scalars, **meta):
 
     Triton's JIT front end re-derives every argument's specialisation on each call: about 25 us for
     these kernels' 30-odd arguments on the H100 host, most of a 1024-key forward. The compiled
-    kernel it returns is kept under a key at least as fine as Triton's own (the exact scalars, each
-    tensor's dtype and alignment, the meta-parameters, the device), so later calls with that key
-    launch it directly. Kernels take their tensors first, then scalars, then constexprs.
+    kernel it returns is kept under a key at least as fine as Triton's own (the exact scalars and
+    their types, each tensor's dtype and alignment, the meta-parameters, the device), so later calls
+    with that key launch it directly. Kernels take their tensors first, then scalars, then constexprs.
     """
     args = (*tensors, *scalars)
     grid = (*grid, 1, 1)[:3]
     if INTERPRETED:
         kernel[grid](*args, **meta)
         return
-    key = (kernel, torch.cuda.current_device(), scalars, tuple(meta.items()),
+    key = (kernel, torch.cuda.current_device(), scalars, tuple(map(type, scalars)), tuple(meta.items()),
            tuple((t.dtype, t.data_ptr() % 16) for t in tensors))
     hit = _compiled.get(key)
     if hit is None:
