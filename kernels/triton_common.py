@@ -50,6 +50,9 @@ def delta_kernel(
 
 _compiled = {}
 _MAX_COMPILED = 4096
+# From triton 3.3 a compiled kernel's launcher takes every argument, constexprs included, in
+# signature order; older ones are launched through the JIT on every call.
+_DIRECT_LAUNCH = tuple(int(part) for part in triton.__version__.split(".")[:2]) >= (3, 3)
 
 
 def launch(kernel, grid, tensors, scalars, **meta):
@@ -60,10 +63,11 @@ def launch(kernel, grid, tensors, scalars, **meta):
     kernel it returns is kept under a key at least as fine as Triton's own (the exact scalars and
     their types, each tensor's dtype and alignment, the meta-parameters, the device), so later calls
     with that key launch it directly. Kernels take their tensors first, then scalars, then constexprs.
+    A direct launch skips Triton's per-call extras: pre-run hooks and debug knobs changed at run time.
     """
     args = (*tensors, *scalars)
     grid = (*grid, 1, 1)[:3]
-    if INTERPRETED:
+    if INTERPRETED or not _DIRECT_LAUNCH:
         kernel[grid](*args, **meta)
         return
     key = (kernel, torch.cuda.current_device(), scalars, tuple(map(type, scalars)), tuple(meta.items()),

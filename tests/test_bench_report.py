@@ -53,7 +53,8 @@ def test_results_are_written_whole_and_leave_no_partial_file(tmp_path):
 def test_targets_are_judged_under_each_timing_separately():
     shape = (4, 16, 1024, 64)
     rows = [timed("flashsign", shape, fwd_ms=0.10, gpu_fwd_ms=0.03), timed("sdpa CUDNN_ATTENTION", shape, 0.05, 0.04),
-            timed("sdpa FLASH_ATTENTION", shape, 0.07)]  # flash has no GPU-time timing: cuDNN is the bar there
+            timed("sdpa FLASH_ATTENTION", shape, 0.07, 0.06), timed("flashsign stream", shape, 0.2),
+            dict(dtype="bf16", shape=list(shape), method="sdpa EFFICIENT_ATTENTION", status="out of memory")]
     bench.add_ratios(rows)
     flashsign = rows[0]
     assert flashsign["fwd vs best sdpa"] == pytest.approx(0.5) and flashsign["fwd best sdpa"] == "CUDNN_ATTENTION"
@@ -65,7 +66,27 @@ def test_targets_are_judged_under_each_timing_separately():
     report = bench.markdown(rows, {"device": "test"})
     assert "| fwd >= 1.25x bf16 (4, 16, 1024, 64) | 0.500 (NO) | 1.333 (met) |" in report
     gpu_table = report[report.index("## GPU time"):report.index("## The issue")]
-    assert "sdpa FLASH_ATTENTION | not timed" in gpu_table
+    assert "flashsign stream | not timed" in gpu_table
+
+
+def test_no_ratio_when_a_backend_that_ran_lacks_that_timing():
+    shape = (4, 16, 4096, 64)
+    rows = [timed("flashsign", shape, 0.1, 0.05), timed("sdpa CUDNN_ATTENTION", shape, 0.5),  # no GPU time
+            timed("sdpa FLASH_ATTENTION", shape, 0.9, 0.9)]
+    bench.add_ratios(rows)
+    assert rows[0]["fwd vs best sdpa"] == pytest.approx(5.0)
+    assert "fwd gpu vs best sdpa" not in rows[0]  # cuDNN, the fastest, was not graphed: no ratio vs flash
+    criteria = {target: measured for target, _, measured in bench.done_criteria(rows)}
+    assert criteria["fwd >= 1.25x bf16 (4, 16, 4096, 64)"]["GPU time"] is None
+
+
+def test_a_flashsign_case_that_failed_still_lists_its_targets_as_missed():
+    shape = (4, 16, 4096, 128)
+    rows = [dict(dtype="fp16", shape=list(shape), method="flashsign", status="out of memory"),
+            timed("sdpa CUDNN_ATTENTION", shape, 0.5, 0.5)]
+    bench.add_ratios(rows)
+    report = bench.markdown(rows, {"device": "test"})
+    assert "| fwd >= 1.1x fp16 (4, 16, 4096, 128) | not measured (NO) | not measured (NO) |" in report
 
 
 def test_shapes_are_parsed_or_rejected_by_name():

@@ -29,6 +29,7 @@ class StandInKernel:
 @pytest.fixture
 def kernel(monkeypatch):
     monkeypatch.setattr(common, "INTERPRETED", False)
+    monkeypatch.setattr(common, "_DIRECT_LAUNCH", True)
     monkeypatch.setattr(common, "_compiled", {})
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     return StandInKernel()
@@ -36,13 +37,14 @@ def kernel(monkeypatch):
 
 def test_a_repeated_case_launches_the_compiled_kernel_with_constexprs_in_signature_order(kernel, monkeypatch):
     x, y = torch.zeros(32), torch.zeros(32, dtype=torch.float16)
-    common.launch(kernel, (2, 3), (x, y), (8, 0.5), BLOCK=16, FLAG=True, num_warps=4)
+    common.launch(kernel, (2, 3), (x, y), (8, 0.5), FLAG=True, BLOCK=16, num_warps=4)
     assert len(kernel.jit) == 1 and kernel.jit[0][0] == (2, 3, 1)  # grids are padded to three axes
     # Once compiled, kernel[grid] stands for CompiledKernel[grid], the direct launch.
     monkeypatch.setattr(StandInKernel, "__getitem__", lambda self, grid: self.compiled_launch(grid))
-    common.launch(kernel, (2, 3), (x, y), (8, 0.5), BLOCK=16, FLAG=True, num_warps=4)
+    other_x = torch.ones(32)  # new memory, same dtype and alignment: the same compiled kernel
+    common.launch(kernel, (2, 3), (other_x, y), (8, 0.5), FLAG=True, BLOCK=16, num_warps=4)
     assert len(kernel.jit) == 1
-    assert kernel.direct == [((2, 3, 1), (x, y, 8, 0.5, 16, True))]
+    assert kernel.direct == [((2, 3, 1), (other_x, y, 8, 0.5, 16, True))]  # BLOCK, FLAG: signature order
 
 
 @pytest.mark.parametrize("change", ["scalar value", "scalar type", "tensor dtype", "alignment", "meta", "options"])
@@ -64,3 +66,11 @@ def test_anything_triton_specialises_on_goes_back_through_the_jit(kernel, change
         meta["num_warps"] = 8
     common.launch(kernel, (1,), (x, y), scalars, **meta)
     assert len(kernel.jit) == 2
+
+
+def test_triton_before_3_3_launches_through_the_jit_every_time(kernel, monkeypatch):
+    monkeypatch.setattr(common, "_DIRECT_LAUNCH", False)  # its compiled kernels take other arguments
+    x, y = torch.zeros(32), torch.zeros(32, dtype=torch.float16)
+    for _ in range(2):
+        common.launch(kernel, (1,), (x, y), (8, 0.5), BLOCK=16, FLAG=True)
+    assert len(kernel.jit) == 2 and not kernel.direct
