@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from grn.baselines import BASELINES
 from grn.data import load_beeline
 from grn.datamodule import ExpressionDataModule
+from grn.direction import orient, pseudotime_lead
 from grn.errors import InputError
 from grn.io import atomic_write, write_ranked_edges
 from grn.lit_module import GRNModule
@@ -113,7 +114,7 @@ def evaluate_dataset(dataset: Dataset, cfg: DictConfig, folder: Path) -> pd.Data
 
 def group_settings(cfg: DictConfig, group: str) -> DictConfig:
     """The shared model, trainer, loader, preprocess and read-out settings, with the group's overrides."""
-    keys = ("model", "trainer", "loader", "preprocess", "readout", "pseudotime")
+    keys = ("model", "trainer", "loader", "preprocess", "readout", "pseudotime", "orient_by_pseudotime")
     shared = OmegaConf.create({key: OmegaConf.to_container(cfg, resolve=True)[key] for key in keys})
     return OmegaConf.merge(shared, cfg.groups.get(group) or {})
 
@@ -123,6 +124,7 @@ def train_and_read_out(adata, settings: DictConfig, normaliser: str, seed: int) 
     L.seed_everything(seed, workers=True, verbose=False)
     data = preprocess(adata, **settings.preprocess)
     genes = list(data.var_names)
+    lead = pseudotime_lead_of(data, settings.orient_by_pseudotime)
     if settings.pseudotime:
         data = with_pseudotime(data)
     datamodule = ExpressionDataModule(data, seed=seed, **settings.loader)
@@ -131,8 +133,20 @@ def train_and_read_out(adata, settings: DictConfig, normaliser: str, seed: int) 
     trainer = instantiate(settings.trainer, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                           enable_model_summary=False)
     trainer.fit(module, datamodule)
-    weights = read_network(module.model, datamodule, settings.readout, normaliser, seed)
-    return edges_from_matrix(weights[:len(genes), :len(genes)], genes)
+    weights = read_network(module.model, datamodule, settings.readout, normaliser, seed)[:len(genes), :len(genes)]
+    return edges_from_matrix(weights if lead is None else orient(weights, lead, settings.orient_by_pseudotime.sharpness),
+                             genes)
+
+
+def pseudotime_lead_of(data, options):
+    """grn.direction's lead matrix from the expression and its pseudotime columns; None when off."""
+    if not options:
+        return None
+    columns = [c for c in data.obs.columns if c.startswith("pseudotime_")]
+    if not columns:
+        raise InputError(f"{data.uns.get('name', 'dataset')}: orient_by_pseudotime is set but the data has no "
+                         "pseudotime (no PseudoTime.csv); set it to null for such data")
+    return pseudotime_lead(np.asarray(data.X), data.obs[columns].to_numpy(dtype=float), options.bins, list(options.lags))
 
 
 def with_pseudotime(adata):
