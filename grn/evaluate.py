@@ -93,9 +93,10 @@ def evaluate_dataset(dataset: Dataset, cfg: DictConfig, folder: Path) -> pd.Data
     truth = adata.uns["ground_truth"]
     networks = {}
     settings = group_settings(cfg, dataset.group)
-    for method, normaliser in cfg.models.items():
-        networks[method] = train_and_read_out(adata, settings, normaliser, cfg.seed)
     expression = preprocess(adata, **settings.preprocess)
+    lead = pseudotime_lead_of(expression, settings.orient_by_pseudotime)  # one per dataset, for every model
+    for method, normaliser in cfg.models.items():
+        networks[method] = train_and_read_out(adata, settings, normaliser, cfg.seed, lead)
     for name in cfg.baselines:
         if name not in BASELINES:
             raise InputError(f"unknown baseline {name!r}; expected one of {sorted(BASELINES)}")
@@ -119,12 +120,12 @@ def group_settings(cfg: DictConfig, group: str) -> DictConfig:
     return OmegaConf.merge(shared, cfg.groups.get(group) or {})
 
 
-def train_and_read_out(adata, settings: DictConfig, normaliser: str, seed: int) -> pd.DataFrame:
-    """Train one GRN transformer on `adata` with the Lightning trainer; its network as ranked edges."""
+def train_and_read_out(adata, settings: DictConfig, normaliser: str, seed: int, lead=None) -> pd.DataFrame:
+    """Train one GRN transformer on `adata` with the Lightning trainer; its network as ranked edges,
+    oriented by `lead` (grn.direction) when given."""
     L.seed_everything(seed, workers=True, verbose=False)
     data = preprocess(adata, **settings.preprocess)
     genes = list(data.var_names)
-    lead = pseudotime_lead_of(data, settings.orient_by_pseudotime)
     if settings.pseudotime:
         data = with_pseudotime(data)
     datamodule = ExpressionDataModule(data, seed=seed, **settings.loader)

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2])); sys.path.insert(0, str(Path(__file__).parent))
 import tune
-from grn.model import GRNTransformer
 from grn.perturbation import perturbation_effects
 from grn.readout import edges_from_matrix
 from grn.metrics import score_network
@@ -23,31 +22,7 @@ def job(args):
     if f.exists():
         return str(f)
     torch.set_num_threads(1)
-    c = dict(tune.BASE, width=64, pt=True, seed=seed)
-    X, genes, pt, truth = tune.load(folder)
-    X = np.column_stack([X, pt])
-    Z = (X - X.mean(0)) / np.where(X.std(0) > 1e-8, X.std(0), 1)
-    G = Z.shape[1]
-    torch.manual_seed(seed); rng = np.random.default_rng(seed)
-    model = GRNTransformer(G, c["width"], c["heads"], c["depth"], 2, c["norm"])
-    opt = torch.optim.AdamW(model.parameters(), lr=c["lr"], weight_decay=c["wd"])
-    train = rng.permutation(len(Z))[round(0.1 * len(Z)):]
-    xt = torch.tensor(Z[train], dtype=torch.float32); n = len(xt); bs = c["bs"]
-    steps = c["epochs"] * -(-n // bs)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, c["lr"], total_steps=steps, pct_start=0.1)
-    nh = max(1, round(c["mask"] * G))
-    for ep in range(c["epochs"]):
-        perm = torch.randperm(n)
-        for b in range(0, n, bs):
-            x = xt[perm[b:b + bs]]
-            hidden = torch.zeros_like(x, dtype=torch.bool)
-            hidden.scatter_(1, torch.rand(x.shape).argsort(1)[:, :nh], True)
-            pred = model(torch.arange(G).expand(len(x), G), x, hidden)
-            loss = ((pred - x) ** 2)[hidden].mean()
-            opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step(); sched.step()
-    xa = torch.tensor(Z[np.random.default_rng(1).permutation(len(Z))[:400]], dtype=torch.float32)
-    loader = [(torch.arange(G).expand(len(xa[i:i+256]), G), xa[i:i+256], torch.zeros(len(xa[i:i+256]), G, dtype=torch.bool)) for i in range(0, len(xa), 256)]
-    ko = torch.tensor(-X.mean(0) / np.where(X.std(0) > 1e-8, X.std(0), 1), dtype=torch.float32)
+    model, loader, ko, G, genes, _, _ = tune.train(folder, dict(tune.BASE, width=64, pt=True, seed=seed))
     mean = perturbation_effects(model, loader, G, "knockout", "mean", knockout_values=ko).numpy()
     absm = (perturbation_effects(model, loader, G, "knockout", "abs", knockout_values=ko).numpy()
             if folder.parent.parent.name == "curated" else mean)  # synthetic reads the mean alone

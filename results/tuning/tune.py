@@ -28,15 +28,12 @@ def load(folder):
     pt = np.nan_to_num(np.nanmin(T, axis=1), nan=0.0)
     return X, genes, pt, pd.read_csv(folder / "refNetwork.csv")
 
-def job(args):
-    folder, cfg = args
-    torch.set_num_threads(1)
-    c = dict(BASE, **cfg)
+def train(folder, c):
+    """One dataset's model trained under config c, the read-out batches (a fixed random 400 cells, or
+    c["cells"]), the standardised knockout levels, the gene names and truth, and the training seconds."""
     X, genes, pt, truth = load(folder)
     if c["pt"]:
-        X = np.column_stack([X, pt]); genes_all = genes + ["__pseudotime__"]
-    else:
-        genes_all = genes
+        X = np.column_stack([X, pt])
     Z = (X - X.mean(0)) / np.where(X.std(0) > 1e-8, X.std(0), 1)
     G = Z.shape[1]
     torch.manual_seed(c["seed"]); rng = np.random.default_rng(c["seed"])
@@ -60,6 +57,13 @@ def job(args):
     xa = torch.tensor(Z[np.random.default_rng(1).permutation(len(Z))[:c.get("cells", 400)]], dtype=torch.float32)
     loader = [(torch.arange(G).expand(len(xa[i:i+256]), G), xa[i:i+256], torch.zeros(len(xa[i:i+256]), G, dtype=torch.bool)) for i in range(0, len(xa), 256)]
     ko = torch.tensor(-X.mean(0) / np.where(X.std(0) > 1e-8, X.std(0), 1), dtype=torch.float32)
+    return model, loader, ko, G, genes, truth, ttrain
+
+def job(args):
+    folder, cfg = args
+    torch.set_num_threads(1)
+    c = dict(BASE, **cfg)
+    model, loader, ko, G, genes, truth, ttrain = train(folder, c)
     nets = {}
     for m, r in [("jacobian", "mean"), ("knockout", "mean"), ("knockout", "abs"), ("raise", "mean")]:
         E = perturbation_effects(model, loader, G, m, r, knockout_values=ko).numpy()
