@@ -24,7 +24,6 @@ from tqdm.auto import tqdm
 from grn.baselines import BASELINES
 from grn.data import load_beeline
 from grn.datamodule import ExpressionDataModule
-from grn.direction import orient, pseudotime_lead
 from grn.errors import InputError
 from grn.io import atomic_write, write_ranked_edges
 from grn.lit_module import GRNModule
@@ -33,6 +32,7 @@ from grn.network import read_network
 from grn.plots import plot_network_heatmap, plot_pr_curve
 from grn.preprocess import preprocess
 from grn.readout import edges_from_matrix
+from grn.refine import data_evidence, refine
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +94,9 @@ def evaluate_dataset(dataset: Dataset, cfg: DictConfig, folder: Path) -> pd.Data
     networks = {}
     settings = group_settings(cfg, dataset.group)
     expression = preprocess(adata, **settings.preprocess)
-    lead = pseudotime_lead_of(expression, settings.orient_by_pseudotime)  # one per dataset, for every model
+    evidence = data_evidence_of(expression, settings.refine)  # one per dataset, for every model
     for method, normaliser in cfg.models.items():
-        networks[method] = train_and_read_out(adata, settings, normaliser, cfg.seed, lead)
+        networks[method] = train_and_read_out(adata, settings, normaliser, cfg.seed, evidence)
     for name in cfg.baselines:
         if name not in BASELINES:
             raise InputError(f"unknown baseline {name!r}; expected one of {sorted(BASELINES)}")
@@ -115,14 +115,14 @@ def evaluate_dataset(dataset: Dataset, cfg: DictConfig, folder: Path) -> pd.Data
 
 def group_settings(cfg: DictConfig, group: str) -> DictConfig:
     """The shared model, trainer, loader, preprocess and read-out settings, with the group's overrides."""
-    keys = ("model", "trainer", "loader", "preprocess", "readout", "pseudotime", "orient_by_pseudotime")
+    keys = ("model", "trainer", "loader", "preprocess", "readout", "pseudotime", "refine")
     shared = OmegaConf.create({key: OmegaConf.to_container(cfg, resolve=True)[key] for key in keys})
     return OmegaConf.merge(shared, cfg.groups.get(group) or {})
 
 
-def train_and_read_out(adata, settings: DictConfig, normaliser: str, seed: int, lead=None) -> pd.DataFrame:
+def train_and_read_out(adata, settings: DictConfig, normaliser: str, seed: int, evidence=None) -> pd.DataFrame:
     """Train one GRN transformer on `adata` with the Lightning trainer; its network as ranked edges,
-    oriented by `lead` (grn.direction) when given."""
+    refined with the data's `evidence` (grn.refine) when given."""
     L.seed_everything(seed, workers=True, verbose=False)
     data = preprocess(adata, **settings.preprocess)
     genes = list(data.var_names)
@@ -135,19 +135,19 @@ def train_and_read_out(adata, settings: DictConfig, normaliser: str, seed: int, 
                           enable_model_summary=False)
     trainer.fit(module, datamodule)
     weights = read_network(module.model, datamodule, settings.readout, normaliser, seed)[:len(genes), :len(genes)]
-    return edges_from_matrix(weights if lead is None else orient(weights, lead, settings.orient_by_pseudotime.sharpness),
-                             genes)
+    return edges_from_matrix(weights if evidence is None else refine(weights, evidence, settings.refine), genes)
 
 
-def pseudotime_lead_of(data, options):
-    """grn.direction's lead matrix from the expression and its pseudotime columns; None when off."""
+def data_evidence_of(data, options):
+    """grn.refine's evidence from the expression and its pseudotime columns; None when refine is off."""
     if not options:
         return None
     columns = [c for c in data.obs.columns if c.startswith("pseudotime_")]
-    if not columns:
-        raise InputError(f"{data.uns.get('name', 'dataset')}: orient_by_pseudotime is set but the data has no "
-                         "pseudotime (no PseudoTime.csv); set it to null for such data")
-    return pseudotime_lead(np.asarray(data.X), data.obs[columns].to_numpy(dtype=float), options.bins, list(options.lags))
+    pseudotimes = data.obs[columns].to_numpy(dtype=float) if columns else None
+    try:
+        return data_evidence(np.asarray(data.X), pseudotimes, options)
+    except InputError as err:
+        raise InputError(f"{data.uns.get('name', 'dataset')}: {err}") from None
 
 
 def with_pseudotime(adata):

@@ -1,0 +1,54 @@
+"""A trained model's network, refined with the data it was trained on (the BEELINE read-out).
+
+Three optional steps, each chosen per data group on BEELINE replicates 0-2 (results/TUNING.md):
+- balance: each edge divided by sqrt(its target's total |weight| x its regulator's total), so that
+  genes the model finds easy or hard to predict do not crowd out the ranking;
+- orient: edges scaled by whether the regulator changes first along pseudotime (grn/direction.py),
+  optionally also by the pair's lagged-correlation strength to a power;
+- sign_votes: an edge's sign is the majority of several signs (ties and zeros count as +):
+  `effect` (the model's mean effect j -> i), `reverse_effect` (its effect i -> j),
+  `correlation` (Pearson, over cells) and `lagged_correlation` (summed over trajectories).
+"""
+import numpy as np
+
+from grn.direction import lagged_correlations, orient, pair_strength, pseudotime_lead
+from grn.errors import InputError
+
+SIGN_VOTES = ("effect", "reverse_effect", "correlation", "lagged_correlation")
+
+
+def data_evidence(expression, pseudotimes, options) -> dict:
+    """What refine needs from the data, computed once per dataset: the expression correlation and,
+    when orienting, the per-trajectory lagged correlations. expression: (cells, genes)."""
+    expression = np.asarray(expression, dtype=np.float64)
+    unknown = set(options.sign_votes) - set(SIGN_VOTES)
+    if unknown or not options.sign_votes:
+        raise InputError(f"sign_votes must be a non-empty list from {SIGN_VOTES}, got {list(options.sign_votes)}")
+    evidence = {"correlation": np.nan_to_num(np.corrcoef(expression, rowvar=False))}
+    if options.orient or "lagged_correlation" in options.sign_votes:
+        if pseudotimes is None:
+            raise InputError("orienting edges or voting signs by lagged correlation needs pseudotime; "
+                             "set refine.orient to null and drop lagged_correlation for data without it")
+        evidence["lagged"] = lagged_correlations(expression, pseudotimes, options.orient.bins, list(options.orient.lags))
+    return evidence
+
+
+def balanced(weights) -> np.ndarray:
+    """weights[i, j] / sqrt(sum_k |w[i, k]| * sum_k |w[k, j]|) (target row, regulator column)."""
+    magnitude = np.abs(weights)
+    return weights / np.sqrt(magnitude.sum(1, keepdims=True) * magnitude.sum(0, keepdims=True) + 1e-24)
+
+
+def refine(weights, evidence: dict, options) -> np.ndarray:
+    """The (target, regulator) signed weights after the steps `options` turns on."""
+    weights = np.asarray(weights, dtype=np.float64)
+    votes = {"effect": lambda: np.sign(weights), "reverse_effect": lambda: np.sign(weights.T),
+             "correlation": lambda: np.sign(evidence["correlation"]),
+             "lagged_correlation": lambda: np.sign(evidence["lagged"].sum(0))}
+    sign = np.sign(sum(votes[name]() for name in options.sign_votes))
+    magnitude = np.abs(balanced(weights) if options.balance else weights)
+    if options.orient:
+        lagged = evidence["lagged"]
+        magnitude = orient(magnitude, pseudotime_lead(lagged, options.orient.pooling), options.orient.sharpness)
+        magnitude = magnitude * pair_strength(lagged) ** options.orient.strength_power
+    return magnitude * np.where(sign == 0, 1.0, sign)

@@ -1,0 +1,56 @@
+"""grn.refine: balancing, orientation and sign votes on hand-computed cases."""
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from grn.errors import InputError
+from grn.refine import balanced, data_evidence, refine
+
+
+def options(**changes):
+    base = dict(balance=False, orient=None, sign_votes=["effect"])
+    return OmegaConf.create({**base, **changes})
+
+
+def test_balanced_divides_by_the_root_of_row_and_column_totals():
+    w = np.array([[0.0, -2.0, 1.0], [4.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
+    rows, cols = np.abs(w).sum(1), np.abs(w).sum(0)
+    expected = np.array([[w[i, j] / np.sqrt(rows[i] * cols[j]) if w[i, j] else 0.0 for j in range(3)] for i in range(3)])
+    np.testing.assert_allclose(balanced(w), expected)
+
+
+def test_sign_votes_take_the_majority_and_ties_count_as_plus():
+    w = np.array([[0.0, -1.0], [3.0, 0.0]])
+    corr = np.array([[1.0, -0.5], [-0.5, 1.0]])
+    evidence = {"correlation": corr}
+    # j=1 -> i=0: effect -, reverse effect +, correlation -: minus. j=0 -> i=1: +, -, -: minus.
+    voted = refine(w, evidence, options(sign_votes=["effect", "reverse_effect", "correlation"]))
+    np.testing.assert_allclose(voted, [[0.0, -1.0], [-3.0, 0.0]])
+    tie = refine(w, evidence, options(sign_votes=["effect", "correlation"]))  # 0 -> 1: (-) + (-); 1 -> 0: (+) + (-)
+    np.testing.assert_allclose(tie, [[0.0, -1.0], [3.0, 0.0]])
+    np.testing.assert_allclose(refine(w, evidence, options()), w)  # the effect alone: as read out
+
+
+def test_orientation_uses_pseudotime_and_strength():
+    rng = np.random.default_rng(0)
+    t = rng.uniform(0, 1, 800)
+    x = np.column_stack([1 / (1 + np.exp(-(t - 0.3) * 25)), 1 / (1 + np.exp(-(t - 0.5) * 25))])
+    x += 0.05 * rng.standard_normal(x.shape)
+    orient = dict(bins=40, lags=[1, 2, 4, 6], sharpness=20, pooling="mean", strength_power=1.0)
+    opts = options(orient=orient, sign_votes=["lagged_correlation"])
+    evidence = data_evidence(x, t[:, None], opts)
+    w = np.array([[0.0, 1.0], [1.0, 0.0]])
+    out = refine(w, evidence, opts)
+    assert out[1, 0] > 0.5 and out[0, 1] < 0.1 * out[1, 0]  # gene 0 switches first: 0 -> 1 kept
+    unoriented = refine(w, evidence, options(orient={**orient, "sharpness": 0.0}, sign_votes=["effect"]))
+    pair = max(abs(evidence["lagged"][0, 0, 1]), abs(evidence["lagged"][0, 1, 0]))  # one trajectory
+    np.testing.assert_allclose(unoriented, 0.5 * pair * (1 - np.eye(2)), rtol=1e-6)
+
+
+def test_missing_pseudotime_and_unknown_votes_are_named():
+    x = np.random.default_rng(1).random((50, 3))
+    orient = dict(bins=10, lags=[1], sharpness=20, pooling="mean", strength_power=0)
+    with pytest.raises(InputError, match="needs pseudotime"):
+        data_evidence(x, None, options(orient=orient))
+    with pytest.raises(InputError, match="sign_votes"):
+        data_evidence(x, None, options(sign_votes=["effect", "guess"]))
