@@ -15,7 +15,9 @@ c_i = -Delta_i / (2 D r_i^2), Delta_i = rowsum(dO_i * O_i):
 Kernels: `_gram_kernel` reduces K^T [K | V] (forward) or Q^T [diag(c) Q | diag(a) dO] (backward)
 over chunks of rows, one program per (column block, row chunk, batch*head); chunk partials are
 summed afterwards (deterministic, no atomics). `_rows_kernel` then maps each block of rows through
-the D x D matrices: O and r forward; dQ, dK and dV backward.
+the D x D matrices: O and r forward; dQ, dK and dV backward. Up to 1024 keys at D=64 the forward
+is instead one `_one_pass_forward_kernel`: each block of rows reduces K^T [K | V] itself, in
+registers, which repeats a short reduction but saves a launch and a round trip through memory.
 
 Precision: products of two input-dtype tiles use the input dtype's tensor-core dot (exact products,
 fp32 sums). A product of an input tile with an fp32 matrix runs as two TF32 products, on the fp32
@@ -25,9 +27,9 @@ fp32 inputs use "ieee" dots throughout.
 Caveats:
 - r^2 is a quadratic form whose rounding error scales with |q|^2 |G_kk|, not with r^2: accuracy drops
   for a query almost orthogonal to every key (r far below |q| |K|). The streamed kernels do not have this.
-- Each call launches two kernels forward and three backward (plus a sum of chunk partials when the
-  rows are split), shorter ones than the streamed form's: below 1024 keys (2048 for a forward alone)
-  the streamed form is faster, and kernels.flashsign takes it there.
+- Each call launches one or two kernels forward and three backward (plus a sum of chunk partials when
+  the rows are split), shorter ones than the streamed form's: below 1024 keys (2048 for a forward
+  alone at D=128) the streamed form is faster, and kernels.flashsign takes it there.
 """
 import math
 
@@ -202,6 +204,58 @@ def _rows_kernel(
         tl.store(R + pid_bh * N + rows, r, mask=row_ok)
 
 
+@triton.jit
+def _one_pass_forward_kernel(
+    Q, K, V, KEEP, O, R, GRAM,
+    stride_qb, stride_qh, stride_qn, stride_qd,
+    stride_kb, stride_kh, stride_kn, stride_kd,
+    stride_vb, stride_vh, stride_vn, stride_vd,
+    stride_ob, stride_oh, stride_on, stride_od,
+    stride_mb, stride_mn,
+    H, N, scale, eps,
+    HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HAS_MASK: tl.constexpr,
+    RAW_PRECISION: tl.constexpr, MIXED_PRECISION: tl.constexpr,
+):
+    """The whole forward for one block of query rows: K^T K and K^T V over every key, in registers,
+    then O and R for the block. Each row block of a head recomputes the same Gram matrices, which
+    costs less than a second launch while keys are few; the first block stores them (GRAM, as
+    _gram_kernel lays them out) for the backward."""
+    pid_m = tl.program_id(0)
+    pid_bh = tl.program_id(1).to(tl.int64)
+    b = pid_bh // H
+    h = pid_bh % H
+    feats = tl.arange(0, HEAD_DIM)
+    k_base = K + b * stride_kb + h * stride_kh
+    v_base = V + b * stride_vb + h * stride_vh
+    g_kk = tl.zeros([HEAD_DIM, HEAD_DIM], dtype=tl.float32)
+    g_kv = tl.zeros([HEAD_DIM, HEAD_DIM], dtype=tl.float32)
+    for start_n in range(0, N, BLOCK_N):
+        keys = start_n + tl.arange(0, BLOCK_N)
+        key_ok = keys < N
+        if HAS_MASK:
+            key_ok = key_ok & (tl.load(KEEP + b * stride_mb + keys * stride_mn, mask=key_ok, other=0) != 0)
+        k = tl.load(k_base + keys[:, None] * stride_kn + feats[None, :] * stride_kd, mask=key_ok[:, None], other=0.0)
+        v = tl.load(v_base + keys[:, None] * stride_vn + feats[None, :] * stride_vd, mask=key_ok[:, None], other=0.0)
+        k_t = tl.trans(k)
+        g_kk = dot(k_t, k, g_kk, RAW_PRECISION)
+        g_kv = dot(k_t, v, g_kv, RAW_PRECISION)
+    if pid_m == 0:
+        gram = GRAM + pid_bh * (HEAD_DIM * 2 * HEAD_DIM) + feats[:, None] * (2 * HEAD_DIM) + feats[None, :]
+        tl.store(gram, g_kk)
+        tl.store(gram + HEAD_DIM, g_kv)
+
+    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    row_ok = rows < N
+    q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + feats[None, :] * stride_qd,
+                mask=row_ok[:, None], other=0.0).to(tl.float32)
+    sum_sq = tl.sum(_dot_fp32(q, g_kk, None, MIXED_PRECISION) * q, 1)
+    r = tl.sqrt(tl.maximum(sum_sq * (scale * scale), 0.0) + eps)
+    o = _dot_fp32(q, g_kv, None, MIXED_PRECISION) * (scale / r)[:, None]
+    tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + feats[None, :] * stride_od,
+             o.to(O.dtype.element_ty), mask=row_ok[:, None])
+    tl.store(R + pid_bh * N + rows, r, mask=row_ok)
+
+
 # ----------------------------------------------------------------------------------------------
 # Launchers. Per column block the row kernel holds two (BLOCK_M, D) input tiles and a (D, BLOCK_C)
 # fp32 block of a Gram matrix split in two: rows and columns shrink as D grows.
@@ -212,6 +266,12 @@ def _rows_kernel(
 # (32, 32, 4) 0.75 + 2.20, (64, 32, 8) 0.81 + 1.96, (32, 64, 4) 0.49 + 2.95.
 _ROW_TILES = {16: (64, 16, 4, 4), 32: (64, 32, 4, 4), 64: (32, 64, 4, 2), 128: (64, 32, 4, 4), 256: (16, 32, 4, 4)}
 
+# The one-pass forward up to this many keys, where recomputing the Gram matrices per row block is
+# cheaper than a separate reduction, at the head dims where it measured faster on an H100 (GPU time,
+# bf16, kernels/TUNING.md): (BLOCK_M, BLOCK_N, num_warps, num_stages). At (4, 16, 1024, 64) it takes
+# 30 us against the two-kernel forward's 40; at D=16 and 32 the two-kernel forward is faster there.
+_ONE_PASS_MAX_KEYS = 1024
+_ONE_PASS_TILES = {64: (128, 128, 4, 3)}
 
 def _dot_modes(dtype):
     """(input x input, fp32 x anything) dot precisions: see _dot_fp32."""
@@ -267,14 +327,35 @@ def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_m
         PRECISION=_dot_modes(q.dtype)[1], **options)
 
 
+def _one_pass_forward(q, k, v, keep_args, outputs, eps, has_mask):
+    batch, heads, n, head_dim = q.shape
+    block_m, block_n, warps, stages = _ONE_PASS_TILES[head_dim]
+    if INTERPRETED:
+        block_m = block_n = min(64, max(16, triton.next_power_of_2(n)))
+    keep, stride_mb, stride_mn = keep_args
+    o, r, gram = outputs
+    raw, mixed = _dot_modes(q.dtype)
+    options = {} if INTERPRETED else dict(num_warps=warps, num_stages=stages)
+    common.launch(
+        _one_pass_forward_kernel, (triton.cdiv(n, block_m), batch * heads), (q, k, v, keep, o, r, gram),
+        (*q.stride(), *k.stride(), *v.stride(), *o.stride(), stride_mb, stride_mn, heads, n,
+         1.0 / math.sqrt(head_dim), eps),
+        HEAD_DIM=head_dim, BLOCK_M=block_m, BLOCK_N=block_n, HAS_MASK=has_mask,
+        RAW_PRECISION=raw, MIXED_PRECISION=mixed, **options)
+
+
 def _forward(q, k, v, key_padding_mask, eps):
-    batch, heads, n, _ = q.shape
+    batch, heads, n, head_dim = q.shape
     keep_args = common.mask_args(key_padding_mask, q)
     has_mask = key_padding_mask is not None
-    gram = _reduce(k, k, v, keep_args, None, has_mask)
     o = common.empty(q.shape, q.dtype, q.device)
     r = common.empty((batch * heads, n), torch.float32, q.device)
-    _map_rows(q, k, v, None, keep_args, gram, None, r, None, (o, o, o, o), eps, has_mask)
+    if 0 < n <= _ONE_PASS_MAX_KEYS and head_dim in _ONE_PASS_TILES:
+        gram = common.empty((batch * heads, head_dim, 2 * head_dim), torch.float32, q.device)
+        _one_pass_forward(q, k, v, keep_args, (o, r, gram), eps, has_mask)
+    else:
+        gram = _reduce(k, k, v, keep_args, None, has_mask)
+        _map_rows(q, k, v, None, keep_args, gram, None, r, None, (o, o, o, o), eps, has_mask)
     return o, r, gram
 
 

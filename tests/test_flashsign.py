@@ -34,14 +34,21 @@ def poisoned_outputs(monkeypatch):
     monkeypatch.setattr(common, "empty", poisoned)
 
 
-@pytest.fixture(params=["stream", "gram"])
+@pytest.fixture(params=["stream", "gram", "gram one-pass"])
 def kernel_form(request, monkeypatch):
-    """Runs a test once per kernel form: flashsign's automatic choice is pinned to that form, and the
-    Gram form splits its row sums into chunks of one tile (64 rows, 32 at D >= 128) as soon as N
-    exceeds a tile, as it does at large N on a GPU."""
-    monkeypatch.setattr(fs, "auto_method", lambda n, head_dim, with_backward: request.param)
+    """Runs a test once per kernel path: flashsign's automatic choice is pinned to that form. "gram"
+    reduces the Gram matrices in a kernel of their own, its row sums split into chunks of one tile
+    (64 rows, 32 at D >= 128) as soon as N exceeds a tile, as at large N on a GPU; "gram one-pass"
+    takes the one-pass forward at any N, at every head dim on the interpreter (the same code at every
+    D) and at those with a tile on a GPU. Returns the form."""
+    form = request.param.split()[0]
+    monkeypatch.setattr(fs, "auto_method", lambda n, head_dim, with_backward: form)
     monkeypatch.setattr(gram_form, "_MIN_ROWS_PER_CHUNK", 8)
-    return request.param
+    one_pass = request.param == "gram one-pass"
+    monkeypatch.setattr(gram_form, "_ONE_PASS_MAX_KEYS", 1 << 30 if one_pass else 0)
+    if one_pass and common.INTERPRETED:
+        monkeypatch.setattr(gram_form, "_ONE_PASS_TILES", {d: (64, 64, 4, 3) for d in fs.SUPPORTED_HEAD_DIMS})
+    return form
 
 
 both_forms = pytest.mark.usefixtures("kernel_form")  # for tests that run the kernels

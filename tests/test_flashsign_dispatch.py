@@ -1,6 +1,6 @@
 """flashsign(method="auto") picks a kernel form by shape, where it measured faster on an H100 GPU
-(kernels/BENCHMARKS.md): the Gram form for heads up to 128 wide from 2048 keys, or from 1024 when
-autograd records the call (its backward is the faster one there), the streamed form elsewhere."""
+(kernels/TUNING.md): the Gram form for heads up to 128 wide from 1024 keys, except a forward alone at
+D=128 (from 2048 keys there), the streamed form elsewhere."""
 import pytest
 import torch
 
@@ -19,8 +19,10 @@ def taken(monkeypatch):
 
 @pytest.mark.parametrize("shape, inference, training", [
     ((1, 1, 2048, 16), "gram", "gram"), ((2, 3, 4096, 128), "gram", "gram"),
-    ((1, 1, 1024, 64), "stream", "gram"), ((1, 1, 2047, 16), "stream", "gram"),
-    ((1, 1, 1023, 64), "stream", "stream"), ((1, 1, 8192, 256), "stream", "stream")])
+    ((1, 1, 1024, 64), "gram", "gram"), ((1, 1, 1024, 32), "gram", "gram"),
+    ((1, 1, 1024, 128), "stream", "gram"), ((1, 1, 2047, 128), "stream", "gram"),
+    ((1, 1, 2048, 128), "gram", "gram"), ((1, 1, 1023, 64), "stream", "stream"),
+    ((1, 1, 8192, 256), "stream", "stream")])
 def test_auto_takes_the_measured_faster_form(taken, shape, inference, training):
     q = torch.empty(shape)
     fs.flashsign(q, q, q)
