@@ -114,10 +114,14 @@ def evaluate_dataset(dataset: Dataset, cfg: DictConfig, folder: Path) -> pd.Data
 
 
 def group_settings(cfg: DictConfig, group: str) -> DictConfig:
-    """The shared model, trainer, loader, preprocess and read-out settings, with the group's overrides."""
+    """The shared model, trainer, loader, preprocess and read-out settings, with the group's overrides.
+    `refine: null` turns the refine step off for every group, whatever a group would change in it."""
     keys = ("model", "trainer", "loader", "preprocess", "readout", "pseudotime", "refine")
     shared = OmegaConf.create({key: OmegaConf.to_container(cfg, resolve=True)[key] for key in keys})
-    return OmegaConf.merge(shared, cfg.groups.get(group) or {})
+    settings = OmegaConf.merge(shared, cfg.groups.get(group) or {})
+    if cfg.refine is None:
+        settings.refine = None
+    return settings
 
 
 def train_and_read_out(adata, settings: DictConfig, normaliser: str, seed: int, evidence=None) -> pd.DataFrame:

@@ -1,36 +1,51 @@
 """A trained model's network, refined with the data it was trained on (the BEELINE read-out).
 
-Three optional steps, each chosen per data group on BEELINE replicates 0-2 (results/TUNING.md):
-- balance: each edge divided by sqrt(its target's total |weight| x its regulator's total), so that
-  genes the model finds easy or hard to predict do not crowd out the ranking;
-- orient: edges scaled by whether the regulator changes first along pseudotime (grn/direction.py),
-  optionally also by the pair's lagged-correlation strength to a power;
+Three steps, each chosen per data group on BEELINE replicates 0-2 (results/TUNING.md):
+- balance (optional): each edge divided by sqrt(its target's total |weight| x its regulator's
+  total), so that genes the model finds easy or hard to predict do not crowd out the ranking;
+- orient (optional): edges scaled by whether the regulator changes first along pseudotime
+  (grn/direction.py), optionally also by the pair's lagged-correlation strength to a power;
 - sign_votes: an edge's sign is the majority of several signs (ties and zeros count as +):
   `effect` (the model's mean effect j -> i), `reverse_effect` (its effect i -> j),
   `correlation` (Pearson, over cells) and `lagged_correlation` (summed over trajectories).
 """
 import numpy as np
 
-from grn.direction import lagged_correlations, orient, pair_strength, pseudotime_lead
+from grn.direction import POOLINGS, lagged_correlations, orient, pair_strength, pseudotime_lead
 from grn.errors import InputError
 
 SIGN_VOTES = ("effect", "reverse_effect", "correlation", "lagged_correlation")
 
 
 def data_evidence(expression, pseudotimes, options) -> dict:
-    """What refine needs from the data, computed once per dataset: the expression correlation and,
-    when orienting, the per-trajectory lagged correlations. expression: (cells, genes)."""
+    """What refine needs from the data, computed once per dataset (and before any training, so that bad
+    settings fail first): the expression correlation and, when orienting or voting by it, the
+    per-trajectory lagged correlations. expression: (cells, genes)."""
     expression = np.asarray(expression, dtype=np.float64)
-    unknown = set(options.sign_votes) - set(SIGN_VOTES)
-    if unknown or not options.sign_votes:
-        raise InputError(f"sign_votes must be a non-empty list from {SIGN_VOTES}, got {list(options.sign_votes)}")
-    evidence = {"correlation": np.nan_to_num(np.corrcoef(expression, rowvar=False))}
+    _check(options)
+    evidence = {}
+    if "correlation" in options.sign_votes:
+        evidence["correlation"] = np.nan_to_num(np.corrcoef(expression, rowvar=False))
     if options.orient or "lagged_correlation" in options.sign_votes:
         if pseudotimes is None:
             raise InputError("orienting edges or voting signs by lagged correlation needs pseudotime; "
                              "set refine.orient to null and drop lagged_correlation for data without it")
         evidence["lagged"] = lagged_correlations(expression, pseudotimes, options.orient.bins, list(options.orient.lags))
     return evidence
+
+
+def _check(options):
+    unknown = set(options.sign_votes or []) - set(SIGN_VOTES)
+    if unknown or not options.sign_votes:
+        raise InputError(f"sign_votes must be a non-empty list from {SIGN_VOTES}, got {options.sign_votes}")
+    if "lagged_correlation" in options.sign_votes and not options.orient:
+        raise InputError("the lagged_correlation sign vote uses refine.orient's bins and lags; set refine.orient")
+    if options.orient:
+        if options.orient.pooling not in POOLINGS:
+            raise InputError(f"refine.orient.pooling must be one of {sorted(POOLINGS)}, got {options.orient.pooling!r}")
+        if not options.orient.strength_power >= 0 or not options.orient.sharpness >= 0:
+            raise InputError("refine.orient.strength_power and sharpness must be >= 0, got "
+                             f"{options.orient.strength_power} and {options.orient.sharpness}")
 
 
 def balanced(weights) -> np.ndarray:

@@ -273,6 +273,7 @@ _ROW_TILES = {16: (64, 16, 4, 4), 32: (64, 32, 4, 4), 64: (32, 64, 4, 2), 128: (
 _ONE_PASS_MAX_KEYS = 1024
 _ONE_PASS_TILES = {64: (128, 128, 4, 3)}
 
+
 def _dot_modes(dtype):
     """(input x input, fp32 x anything) dot precisions: see _dot_fp32."""
     return ("ieee", "ieee") if dtype == torch.float32 else ("tf32", "split")

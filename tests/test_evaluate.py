@@ -144,3 +144,10 @@ def test_attention_read_out_option(tmp_path, data_root):
     spherical = pd.read_csv(tmp_path / "out" / "FAM_2000_0" / "spherical.csv", sep="\t")
     softmax = pd.read_csv(tmp_path / "out" / "FAM_2000_0" / "softmax.csv", sep="\t")
     assert (spherical["EdgeWeight"] < 0).any() and (softmax["EdgeWeight"] > 0).all()  # signed vs positive weights
+
+
+def test_refine_null_turns_the_step_off_for_every_group(tmp_path, data_root):
+    cfg = tiny(tmp_path, data_root, "refine=null")
+    assert cfg.groups.synthetic.refine.orient.pooling == "max"  # a group that would change it
+    for group in ("curated", "synthetic", "simulated"):
+        assert evaluate_module.group_settings(cfg, group).refine is None

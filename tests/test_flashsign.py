@@ -144,6 +144,15 @@ def test_gram_form_matches_float64_reference(dtype):
                           attend=spherical_attention_gram)
 
 
+@pytest.mark.parametrize("n, head_dim, one_pass", [(40, 64, True), (1024, 64, True), (1025, 64, False), (40, 32, False)])
+def test_gram_forward_takes_one_pass_where_it_measured_faster(monkeypatch, n, head_dim, one_pass):
+    launched = []
+    monkeypatch.setattr(common, "launch", lambda kernel, *args, **meta: launched.append(kernel))
+    q = torch.zeros(1, 1, n, head_dim)
+    gram_form._forward(q, q, q, None, 1e-6)
+    assert (launched == [gram_form._one_pass_forward_kernel]) == one_pass
+
+
 @both_forms
 def test_masked_keys_equal_dropping_them():
     q, k, v = make_inputs((1, 2, 40, 16), torch.float32, "cpu")

@@ -26,31 +26,48 @@ def test_sign_votes_take_the_majority_and_ties_count_as_plus():
     # j=1 -> i=0: effect -, reverse effect +, correlation -: minus. j=0 -> i=1: +, -, -: minus.
     voted = refine(w, evidence, options(sign_votes=["effect", "reverse_effect", "correlation"]))
     np.testing.assert_allclose(voted, [[0.0, -1.0], [-3.0, 0.0]])
-    tie = refine(w, evidence, options(sign_votes=["effect", "correlation"]))  # 0 -> 1: (-) + (-); 1 -> 0: (+) + (-)
+    tie = refine(w, evidence, options(sign_votes=["effect", "correlation"]))  # 1 -> 0: (-) + (-); 0 -> 1: (+) + (-)
     np.testing.assert_allclose(tie, [[0.0, -1.0], [3.0, 0.0]])
     np.testing.assert_allclose(refine(w, evidence, options()), w)  # the effect alone: as read out
 
 
-def test_orientation_uses_pseudotime_and_strength():
+ORIENT = dict(bins=40, lags=[1, 2, 4, 6], sharpness=20, pooling="mean", strength_power=1.0)
+
+
+def cascade(sign=1.0):
+    """Gene 0 switches on at t=0.3; gene 1 switches on (sign +1) or off (-1) at t=0.5."""
     rng = np.random.default_rng(0)
     t = rng.uniform(0, 1, 800)
-    x = np.column_stack([1 / (1 + np.exp(-(t - 0.3) * 25)), 1 / (1 + np.exp(-(t - 0.5) * 25))])
-    x += 0.05 * rng.standard_normal(x.shape)
-    orient = dict(bins=40, lags=[1, 2, 4, 6], sharpness=20, pooling="mean", strength_power=1.0)
-    opts = options(orient=orient, sign_votes=["lagged_correlation"])
-    evidence = data_evidence(x, t[:, None], opts)
+    x = np.column_stack([1 / (1 + np.exp(-(t - 0.3) * 25)), sign / (1 + np.exp(-(t - 0.5) * 25))])
+    return x + 0.05 * rng.standard_normal(x.shape), t[:, None]
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_orientation_and_lagged_sign_follow_the_cascade(sign):
+    x, t = cascade(sign)
+    opts = options(orient=ORIENT, sign_votes=["lagged_correlation"])
+    out = refine(np.array([[0.0, 1.0], [1.0, 0.0]]), data_evidence(x, t, opts), opts)
+    assert abs(out[1, 0]) > 0.5 and abs(out[0, 1]) < 0.1 * abs(out[1, 0])  # gene 0 switches first: 0 -> 1 kept
+    assert np.sign(out[1, 0]) == sign  # an activation or a repression, from the trajectories
+
+
+def test_the_pair_strength_weights_each_edge():
+    x, t = cascade()
     w = np.array([[0.0, 1.0], [1.0, 0.0]])
-    out = refine(w, evidence, opts)
-    assert out[1, 0] > 0.5 and out[0, 1] < 0.1 * out[1, 0]  # gene 0 switches first: 0 -> 1 kept
-    unoriented = refine(w, evidence, options(orient={**orient, "sharpness": 0.0}, sign_votes=["effect"]))
+    evidence = data_evidence(x, t, options(orient=ORIENT))
+    unoriented = refine(w, evidence, options(orient={**ORIENT, "sharpness": 0.0}))  # sigmoid(0) = 1/2 each
     pair = max(abs(evidence["lagged"][0, 0, 1]), abs(evidence["lagged"][0, 1, 0]))  # one trajectory
     np.testing.assert_allclose(unoriented, 0.5 * pair * (1 - np.eye(2)), rtol=1e-6)
 
 
-def test_missing_pseudotime_and_unknown_votes_are_named():
+@pytest.mark.parametrize("changes, message", [
+    (dict(orient=ORIENT), "needs pseudotime"),
+    (dict(sign_votes=["effect", "guess"]), "sign_votes"),
+    (dict(sign_votes=["lagged_correlation"]), "uses refine.orient"),
+    (dict(orient={**ORIENT, "pooling": "median"}), "pooling"),
+    (dict(orient={**ORIENT, "strength_power": -1}), "strength_power"),
+])
+def test_bad_settings_and_missing_pseudotime_are_named(changes, message):
     x = np.random.default_rng(1).random((50, 3))
-    orient = dict(bins=10, lags=[1], sharpness=20, pooling="mean", strength_power=0)
-    with pytest.raises(InputError, match="needs pseudotime"):
-        data_evidence(x, None, options(orient=orient))
-    with pytest.raises(InputError, match="sign_votes"):
-        data_evidence(x, None, options(sign_votes=["effect", "guess"]))
+    with pytest.raises(InputError, match=message):
+        data_evidence(x, None, options(**changes))
