@@ -23,8 +23,9 @@ Sequence tails need no padding: out-of-range rows load as zeros, which give s = 
 
 Two forms compute this same function. The streamed kernels in this file cost O(N^2 D); the Gram
 form (kernels/flashsign_gram.py) uses O = diag(1/r) Q (K^T V) / sqrt(D) and costs O(N D^2).
-`method="auto"` takes the form that measured faster on an H100 (GPU time): the Gram form from 1024
-keys up to D = 128 (from 2048 for a forward alone at D = 128), the streamed form elsewhere.
+`method="auto"` takes the form that measured faster on an H100 (GPU time): the Gram form from a
+head-dim-dependent number of keys (GRAM_FROM_KEYS: 192 to 2560, fewer when a backward follows) up
+to D = 128, the streamed form elsewhere.
 
 Caveats:
 - Scores and sums of squares are fp32, but s is rounded to the input dtype for the s V product
@@ -48,14 +49,12 @@ from kernels.triton_common import INTERPRETED, dot
 SUPPORTED_HEAD_DIMS = (16, 32, 64, 128, 256)
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 METHODS = ("auto", "stream", "gram")
-# Where "auto" takes the Gram form, from H100 GPU times (kernels/TUNING.md). It does about
-# 12 N D^2 FLOPs a forward (4 for K^T [K | V], 8 for the row maps as two TF32 products each)
-# against the streamed 4 N^2 D, in shorter kernels. At 1024 keys (bf16, D=64) its one-pass forward
-# takes 30 us against the streamed 36, forward+backward 126 against 177. A forward alone at D=128
-# is faster streamed below 2048 keys (75 against 137 us at 1024). At D=256 its row kernel spills.
-GRAM_MIN_KEYS = 1024
-GRAM_MIN_KEYS_D128_FORWARD = 2048
-GRAM_MAX_HEAD_DIM = 128
+# Where "auto" takes the Gram form: head dim -> (keys from which a forward alone, keys from which a
+# forward with a backward to follow), the crossovers of H100 GPU times (bf16, kernels/TUNING.md).
+# The Gram form does about 12 N D^2 FLOPs a forward (4 for K^T [K | V], 8 for the row maps as two
+# TF32 products each) against the streamed 4 N^2 D, in shorter kernels, so it wins from fewer keys
+# at small D and with a backward. At D=256 its row kernel spills: always streamed.
+GRAM_FROM_KEYS = {16: (512, 192), 32: (1024, 448), 64: (896, 640), 128: (2560, 1536)}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -329,8 +328,8 @@ _warned = set()
 
 def auto_method(n, head_dim, with_backward):
     """The form "auto" takes for N keys of head dim D, with or without a backward to follow."""
-    min_keys = GRAM_MIN_KEYS_D128_FORWARD if head_dim == 128 and not with_backward else GRAM_MIN_KEYS
-    return "gram" if n >= min_keys and head_dim <= GRAM_MAX_HEAD_DIM else "stream"
+    thresholds = GRAM_FROM_KEYS.get(head_dim)
+    return "gram" if thresholds is not None and n >= thresholds[1 if with_backward else 0] else "stream"
 
 
 def _unsupported_reason(q):

@@ -1,6 +1,6 @@
 """flashsign(method="auto") picks a kernel form by shape, where it measured faster on an H100 GPU
-(kernels/TUNING.md): the Gram form for heads up to 128 wide from 1024 keys, except a forward alone at
-D=128 (from 2048 keys there), the streamed form elsewhere."""
+(kernels/TUNING.md): the Gram form for heads up to 128 wide from a number of keys that depends on
+the head dim and on whether a backward follows, the streamed form elsewhere."""
 import pytest
 import torch
 
@@ -18,10 +18,13 @@ def taken(monkeypatch):
 
 
 @pytest.mark.parametrize("shape, inference, training", [
-    ((1, 1, 2048, 16), "gram", "gram"), ((2, 3, 4096, 128), "gram", "gram"),
-    ((1, 1, 1024, 64), "gram", "gram"), ((1, 1, 1024, 32), "gram", "gram"),
-    ((1, 1, 1024, 128), "stream", "gram"), ((1, 1, 2047, 128), "stream", "gram"),
-    ((1, 1, 2048, 128), "gram", "gram"), ((1, 1, 1023, 64), "stream", "stream"),
+    ((1, 1, 191, 16), "stream", "stream"), ((1, 1, 192, 16), "stream", "gram"),
+    ((1, 1, 511, 16), "stream", "gram"), ((1, 1, 512, 16), "gram", "gram"),
+    ((1, 1, 447, 32), "stream", "stream"), ((1, 1, 448, 32), "stream", "gram"),
+    ((1, 1, 1024, 32), "gram", "gram"), ((1, 1, 639, 64), "stream", "stream"),
+    ((1, 1, 640, 64), "stream", "gram"), ((1, 1, 896, 64), "gram", "gram"),
+    ((1, 1, 1024, 128), "stream", "stream"), ((1, 1, 1536, 128), "stream", "gram"),
+    ((1, 1, 2559, 128), "stream", "gram"), ((2, 3, 4096, 128), "gram", "gram"),
     ((1, 1, 8192, 256), "stream", "stream")])
 def test_auto_takes_the_measured_faster_form(taken, shape, inference, training):
     q = torch.empty(shape)
