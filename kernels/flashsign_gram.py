@@ -256,6 +256,78 @@ def _one_pass_forward_kernel(
     tl.store(R + pid_bh * N + rows, r, mask=row_ok)
 
 
+@triton.jit
+def _one_pass_backward_kernel(
+    Q, K, V, O, DO, KEEP, R, GRAM, DQ, DK, DV,
+    stride_qb, stride_qh, stride_qn, stride_qd,
+    stride_kb, stride_kh, stride_kn, stride_kd,
+    stride_vb, stride_vh, stride_vn, stride_vd,
+    stride_ob, stride_oh, stride_on, stride_od,
+    stride_gb, stride_gh, stride_gn, stride_gd,
+    stride_mb, stride_mn,
+    H, N, scale,
+    HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HAS_MASK: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    """The whole backward for one block of rows: dG_kk = Q^T diag(c) Q and dG_kv = Q^T diag(a) dO
+    over every query, in registers (Delta computed on the way), then dK and dV for the block's keys
+    and dQ for its queries (through the forward's GRAM). Like the one-pass forward, each row block
+    repeats a short reduction to save three launches and two round trips through memory."""
+    pid_m = tl.program_id(0)
+    pid_bh = tl.program_id(1).to(tl.int64)
+    b = pid_bh // H
+    h = pid_bh % H
+    feats = tl.arange(0, HEAD_DIM)
+    q_base = Q + b * stride_qb + h * stride_qh
+    o_base = O + b * stride_ob + h * stride_oh
+    do_base = DO + b * stride_gb + h * stride_gh
+    dg_kk = tl.zeros([HEAD_DIM, HEAD_DIM], dtype=tl.float32)
+    dg_kv = tl.zeros([HEAD_DIM, HEAD_DIM], dtype=tl.float32)
+    for start_n in range(0, N, BLOCK_N):
+        rows = start_n + tl.arange(0, BLOCK_N)
+        q, do, a, two_c = _query_rows(q_base, o_base, do_base, R + pid_bh * N, rows, rows < N, feats,
+                                      stride_qn, stride_qd, stride_on, stride_od, stride_gn, stride_gd, scale)
+        q_t = tl.trans(q)
+        dg_kk = _dot_fp32(q_t, q * (0.5 * two_c), dg_kk, PRECISION)
+        dg_kv = _dot_fp32(q_t, do * a, dg_kv, PRECISION)
+
+    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    row_ok = rows < N
+    out = pid_bh * N * HEAD_DIM + rows[:, None] * HEAD_DIM + feats[None, :]
+    keep = row_ok
+    if HAS_MASK:  # a masked key is in neither Gram matrix, so it gets no gradient
+        keep = tl.load(KEEP + b * stride_mb + rows * stride_mn, mask=row_ok, other=0) != 0
+    k = tl.load(K + b * stride_kb + h * stride_kh + rows[:, None] * stride_kn + feats[None, :] * stride_kd,
+                mask=row_ok[:, None], other=0.0).to(tl.float32)
+    v = tl.load(V + b * stride_vb + h * stride_vh + rows[:, None] * stride_vn + feats[None, :] * stride_vd,
+                mask=row_ok[:, None], other=0.0).to(tl.float32)
+    dk = 2.0 * _dot_fp32(k, dg_kk, None, PRECISION) + _dot_fp32(v, tl.trans(dg_kv), None, PRECISION)
+    tl.store(DK + out, tl.where(keep[:, None], dk, 0.0).to(DK.dtype.element_ty), mask=row_ok[:, None])
+    dv = _dot_fp32(k, dg_kv, None, PRECISION)
+    tl.store(DV + out, tl.where(keep[:, None], dv, 0.0).to(DV.dtype.element_ty), mask=row_ok[:, None])
+
+    q, do, a, two_c = _query_rows(q_base, o_base, do_base, R + pid_bh * N, rows, row_ok, feats,
+                                  stride_qn, stride_qd, stride_on, stride_od, stride_gn, stride_gd, scale)
+    gram = GRAM + pid_bh * (HEAD_DIM * 2 * HEAD_DIM) + feats[:, None] * (2 * HEAD_DIM) + feats[None, :]
+    dq = (a * _dot_fp32(do, tl.trans(tl.load(gram + HEAD_DIM)), None, PRECISION)
+          + two_c * _dot_fp32(q, tl.load(gram), None, PRECISION))
+    tl.store(DQ + out, dq.to(DQ.dtype.element_ty), mask=row_ok[:, None])
+
+
+@triton.jit
+def _query_rows(q_base, o_base, do_base, r_row, rows, row_ok, feats,
+                stride_qn, stride_qd, stride_on, stride_od, stride_gn, stride_gd, scale):
+    """Query rows q and dO (fp32) with their backward weights a = 1 / (sqrt(D) r) and
+    2c = -Delta / (D r^2), as (BLOCK, 1) columns; Delta = rowsum(dO * O). Rows past N weigh nothing."""
+    q = tl.load(q_base + rows[:, None] * stride_qn + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
+    o = tl.load(o_base + rows[:, None] * stride_on + feats[None, :] * stride_od, mask=row_ok[:, None], other=0.0)
+    do = tl.load(do_base + rows[:, None] * stride_gn + feats[None, :] * stride_gd, mask=row_ok[:, None], other=0.0)
+    do = do.to(tl.float32)
+    delta = tl.sum(o.to(tl.float32) * do, 1)
+    r = tl.load(r_row + rows, mask=row_ok, other=1.0)
+    return q.to(tl.float32), do, (scale / r)[:, None], (-delta * (scale * scale) / (r * r))[:, None]
+
+
 # ----------------------------------------------------------------------------------------------
 # Launchers. Per column block the row kernel holds two (BLOCK_M, D) input tiles and a (D, BLOCK_C)
 # fp32 block of a Gram matrix split in two: rows and columns shrink as D grows.
@@ -272,6 +344,8 @@ _ROW_TILES = {16: (64, 16, 4, 4), 32: (64, 32, 4, 4), 64: (32, 64, 4, 2), 128: (
 # 30 us against the two-kernel forward's 40; at D=16 and 32 the two-kernel forward is faster there.
 _ONE_PASS_MAX_KEYS = 1024
 _ONE_PASS_TILES = {64: (128, 128, 4, 3)}
+# The one-pass backward likewise, up to the same number of keys: (BLOCK_M, BLOCK_N, num_warps, num_stages).
+_ONE_PASS_BACKWARD_TILES = {16: (128, 64, 4, 2), 32: (128, 64, 4, 2), 64: (128, 64, 4, 2)}
 
 
 def _dot_modes(dtype):
@@ -345,13 +419,32 @@ def _one_pass_forward(q, k, v, keep_args, outputs, eps, has_mask):
         RAW_PRECISION=raw, MIXED_PRECISION=mixed, **options)
 
 
+def _one_pass_backward(q, k, v, o, r, gram, do, keep_args, grads, has_mask):
+    batch, heads, n, head_dim = q.shape
+    block_m, block_n, warps, stages = _ONE_PASS_BACKWARD_TILES[head_dim]
+    if INTERPRETED:
+        block_m = block_n = min(64, max(16, triton.next_power_of_2(n)))
+    keep, stride_mb, stride_mn = keep_args
+    options = {} if INTERPRETED else dict(num_warps=warps, num_stages=stages)
+    common.launch(
+        _one_pass_backward_kernel, (triton.cdiv(n, block_m), batch * heads), (q, k, v, o, do, keep, r, gram, *grads),
+        (*q.stride(), *k.stride(), *v.stride(), *o.stride(), *do.stride(), stride_mb, stride_mn, heads, n,
+         1.0 / math.sqrt(head_dim)),
+        HEAD_DIM=head_dim, BLOCK_M=block_m, BLOCK_N=block_n, HAS_MASK=has_mask,
+        PRECISION=_dot_modes(q.dtype)[1], **options)
+
+
+def _takes_one_pass(n, head_dim, tiles):
+    return 0 < n <= _ONE_PASS_MAX_KEYS and head_dim in tiles
+
+
 def _forward(q, k, v, key_padding_mask, eps):
     batch, heads, n, head_dim = q.shape
     keep_args = common.mask_args(key_padding_mask, q)
     has_mask = key_padding_mask is not None
     o = common.empty(q.shape, q.dtype, q.device)
     r = common.empty((batch * heads, n), torch.float32, q.device)
-    if 0 < n <= _ONE_PASS_MAX_KEYS and head_dim in _ONE_PASS_TILES:
+    if _takes_one_pass(n, head_dim, _ONE_PASS_TILES):
         gram = common.empty((batch * heads, head_dim, 2 * head_dim), torch.float32, q.device)
         _one_pass_forward(q, k, v, keep_args, (o, r, gram), eps, has_mask)
     else:
@@ -361,12 +454,15 @@ def _forward(q, k, v, key_padding_mask, eps):
 
 
 def _backward(q, k, v, o, r, gram, do, key_padding_mask):
-    delta = common.row_deltas(o, do)
     keep_args = common.mask_args(key_padding_mask, q)
     has_mask = key_padding_mask is not None
+    dq, dk, dv = (common.empty(q.shape, q.dtype, q.device) for _ in range(3))
+    if _takes_one_pass(q.shape[2], q.shape[3], _ONE_PASS_BACKWARD_TILES):
+        _one_pass_backward(q, k, v, o, r, gram, do, keep_args, (dq, dk, dv), has_mask)
+        return dq, dk, dv
+    delta = common.row_deltas(o, do)
     # Query rows are never masked: only the key side of the Gram matrices excludes masked keys.
     dgram = _reduce(q, q, do, keep_args, (r, delta), False)
-    dq, dk, dv = (common.empty(q.shape, q.dtype, q.device) for _ in range(3))
     _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, (dq, dq, dk, dv), 0.0, has_mask)
     return dq, dk, dv
 

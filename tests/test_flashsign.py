@@ -39,15 +39,16 @@ def kernel_form(request, monkeypatch):
     """Runs a test once per kernel path: flashsign's automatic choice is pinned to that form. "gram"
     reduces the Gram matrices in a kernel of their own, its row sums split into chunks of one tile
     (64 rows, 32 at D >= 128) as soon as N exceeds a tile, as at large N on a GPU; "gram one-pass"
-    takes the one-pass forward at any N, at every head dim on the interpreter (the same code at every
-    D) and at those with a tile on a GPU. Returns the form."""
+    takes the one-pass forward and backward at any N, at every head dim on the interpreter (the same
+    code at every D) and at those with a tile on a GPU. Returns the form."""
     form = request.param.split()[0]
     monkeypatch.setattr(fs, "auto_method", lambda n, head_dim, with_backward: form)
     monkeypatch.setattr(gram_form, "_MIN_ROWS_PER_CHUNK", 8)
     one_pass = request.param == "gram one-pass"
     monkeypatch.setattr(gram_form, "_ONE_PASS_MAX_KEYS", 1 << 30 if one_pass else 0)
     if one_pass and common.INTERPRETED:
-        monkeypatch.setattr(gram_form, "_ONE_PASS_TILES", {d: (64, 64, 4, 3) for d in fs.SUPPORTED_HEAD_DIMS})
+        for tiles in ("_ONE_PASS_TILES", "_ONE_PASS_BACKWARD_TILES"):
+            monkeypatch.setattr(gram_form, tiles, {d: (64, 64, 4, 3) for d in fs.SUPPORTED_HEAD_DIMS})
     return form
 
 
@@ -151,6 +152,18 @@ def test_gram_forward_takes_one_pass_where_it_measured_faster(monkeypatch, n, he
     q = torch.zeros(1, 1, n, head_dim)
     gram_form._forward(q, q, q, None, 1e-6)
     assert (launched == [gram_form._one_pass_forward_kernel]) == one_pass
+
+
+@pytest.mark.parametrize("n, head_dim", [(40, 16), (1024, 64), (1025, 64), (40, 128)])
+def test_gram_backward_takes_one_pass_where_it_measured_faster(monkeypatch, n, head_dim):
+    launched = []
+    monkeypatch.setattr(common, "launch", lambda kernel, *args, **meta: launched.append(kernel))
+    q = torch.zeros(1, 1, n, head_dim)
+    r = torch.ones(1, n)
+    gram_form._backward(q, q, q, q, r, torch.zeros(1, head_dim, 2 * head_dim), q, None)
+    one_pass = n <= 1024 and head_dim in gram_form._ONE_PASS_BACKWARD_TILES
+    assert (launched == [gram_form._one_pass_backward_kernel]) == one_pass
+    assert len(launched) == (1 if one_pass else 3)
 
 
 @both_forms
