@@ -17,7 +17,8 @@ over chunks of rows, one program per (column block, row chunk, batch*head); chun
 summed afterwards (deterministic, no atomics). `_rows_kernel` then maps each block of rows through
 the D x D matrices: O and r forward; dQ, dK and dV backward. Up to 1024 keys at D=64 the forward
 is instead one `_one_pass_forward_kernel`: each block of rows reduces K^T [K | V] itself, in
-registers, which repeats a short reduction but saves a launch and a round trip through memory.
+registers, which repeats a short reduction but saves a launch and a round trip through memory. Up
+to 256 keys at D=16 and 32 the backward is likewise one `_one_pass_backward_kernel`.
 
 Precision: products of two input-dtype tiles use the input dtype's tensor-core dot (exact products,
 fp32 sums). A product of an input tile with an fp32 matrix runs as two TF32 products, on the fp32
@@ -27,8 +28,8 @@ fp32 inputs use "ieee" dots throughout.
 Caveats:
 - r^2 is a quadratic form whose rounding error scales with |q|^2 |G_kk|, not with r^2: accuracy drops
   for a query almost orthogonal to every key (r far below |q| |K|). The streamed kernels do not have this.
-- Each call launches one or two kernels forward and three backward (plus a sum of chunk partials when
-  the rows are split), shorter ones than the streamed form's: at few keys the streamed form is
+- Each call launches one or two kernels forward and one or three backward (plus a sum of chunk partials
+  when the rows are split), shorter ones than the streamed form's: at few keys the streamed form is
   faster, and kernels.flashsign takes it there (its GRAM_FROM_KEYS).
 """
 import math
@@ -272,7 +273,7 @@ def _one_pass_backward_kernel(
     """The whole backward for one block of rows: dG_kk = Q^T diag(c) Q and dG_kv = Q^T diag(a) dO
     over every query, in registers (Delta computed on the way), then dK and dV for the block's keys
     and dQ for its queries (through the forward's GRAM). Like the one-pass forward, each row block
-    repeats a short reduction to save three launches and two round trips through memory."""
+    repeats a short reduction to save two launches and two round trips through memory."""
     pid_m = tl.program_id(0)
     pid_bh = tl.program_id(1).to(tl.int64)
     b = pid_bh // H
@@ -344,8 +345,12 @@ _ROW_TILES = {16: (64, 16, 4, 4), 32: (64, 32, 4, 4), 64: (32, 64, 4, 2), 128: (
 # 30 us against the two-kernel forward's 40; at D=16 and 32 the two-kernel forward is faster there.
 _ONE_PASS_MAX_KEYS = 1024
 _ONE_PASS_TILES = {64: (128, 128, 4, 3)}
-# The one-pass backward likewise, up to the same number of keys: (BLOCK_M, BLOCK_N, num_warps, num_stages).
-_ONE_PASS_BACKWARD_TILES = {16: (128, 64, 4, 2), 32: (128, 64, 4, 2), 64: (128, 64, 4, 2)}
+# The one-pass backward likewise: (BLOCK_M, BLOCK_N, num_warps, num_stages), best of 18 tiles on an H200
+# (GPU time, bf16, kernels/sweep_backward.py; kernels/TUNING.md). At 256 keys it took 17.4 us against the
+# three-kernel backward's 24.0 at D=16 and 25.0 against 26.9 at D=32, and tied at D=64; from 512 keys
+# the repeated reduction (two TF32 products a term) costs more than the launches it saves.
+_ONE_PASS_BACKWARD_MAX_KEYS = 256
+_ONE_PASS_BACKWARD_TILES = {16: (256, 128, 4, 2), 32: (128, 64, 4, 2)}
 
 
 def _dot_modes(dtype):
@@ -434,8 +439,8 @@ def _one_pass_backward(q, k, v, o, r, gram, do, keep_args, grads, has_mask):
         PRECISION=_dot_modes(q.dtype)[1], **options)
 
 
-def _takes_one_pass(n, head_dim, tiles):
-    return 0 < n <= _ONE_PASS_MAX_KEYS and head_dim in tiles
+def _takes_one_pass(n, head_dim, tiles, max_keys):
+    return 0 < n <= max_keys and head_dim in tiles
 
 
 def _forward(q, k, v, key_padding_mask, eps):
@@ -444,7 +449,7 @@ def _forward(q, k, v, key_padding_mask, eps):
     has_mask = key_padding_mask is not None
     o = common.empty(q.shape, q.dtype, q.device)
     r = common.empty((batch * heads, n), torch.float32, q.device)
-    if _takes_one_pass(n, head_dim, _ONE_PASS_TILES):
+    if _takes_one_pass(n, head_dim, _ONE_PASS_TILES, _ONE_PASS_MAX_KEYS):
         gram = common.empty((batch * heads, head_dim, 2 * head_dim), torch.float32, q.device)
         _one_pass_forward(q, k, v, keep_args, (o, r, gram), eps, has_mask)
     else:
@@ -457,7 +462,7 @@ def _backward(q, k, v, o, r, gram, do, key_padding_mask):
     keep_args = common.mask_args(key_padding_mask, q)
     has_mask = key_padding_mask is not None
     dq, dk, dv = (common.empty(q.shape, q.dtype, q.device) for _ in range(3))
-    if _takes_one_pass(q.shape[2], q.shape[3], _ONE_PASS_BACKWARD_TILES):
+    if _takes_one_pass(q.shape[2], q.shape[3], _ONE_PASS_BACKWARD_TILES, _ONE_PASS_BACKWARD_MAX_KEYS):
         _one_pass_backward(q, k, v, o, r, gram, do, keep_args, (dq, dk, dv), has_mask)
         return dq, dk, dv
     delta = common.row_deltas(o, do)

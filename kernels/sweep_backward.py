@@ -2,8 +2,8 @@
 
     python -m kernels.sweep_backward [--json PATH]
 
-For each head dim at the key counts where the one-pass backward may pay (up to its
-_ONE_PASS_MAX_KEYS), every candidate tile is checked against a float64 reference once, then timed:
+For each head dim at key counts up to 1024, every candidate tile of the one-pass backward is
+checked against a float64 reference once (bf16, a random key mask), then timed:
 GPU time of one backward (CUDA graph replays after an L2 flush, kernels.bench.graph_ms), and the
 host cost of a backward() call (perf_counter over calls that are not synchronised). The chosen
 tiles go to kernels/flashsign_gram.py by hand, with the numbers in kernels/TUNING.md.

@@ -45,7 +45,8 @@ def kernel_form(request, monkeypatch):
     monkeypatch.setattr(fs, "auto_method", lambda n, head_dim, with_backward: form)
     monkeypatch.setattr(gram_form, "_MIN_ROWS_PER_CHUNK", 8)
     one_pass = request.param == "gram one-pass"
-    monkeypatch.setattr(gram_form, "_ONE_PASS_MAX_KEYS", 1 << 30 if one_pass else 0)
+    for max_keys in ("_ONE_PASS_MAX_KEYS", "_ONE_PASS_BACKWARD_MAX_KEYS"):
+        monkeypatch.setattr(gram_form, max_keys, 1 << 30 if one_pass else 0)
     if one_pass and common.INTERPRETED:
         for tiles in ("_ONE_PASS_TILES", "_ONE_PASS_BACKWARD_TILES"):
             monkeypatch.setattr(gram_form, tiles, {d: (64, 64, 4, 3) for d in fs.SUPPORTED_HEAD_DIMS})
@@ -154,14 +155,14 @@ def test_gram_forward_takes_one_pass_where_it_measured_faster(monkeypatch, n, he
     assert (launched == [gram_form._one_pass_forward_kernel]) == one_pass
 
 
-@pytest.mark.parametrize("n, head_dim", [(40, 16), (1024, 64), (1025, 64), (40, 128)])
-def test_gram_backward_takes_one_pass_where_it_measured_faster(monkeypatch, n, head_dim):
+@pytest.mark.parametrize("n, head_dim, one_pass", [(40, 16, True), (256, 32, True), (257, 16, False), (40, 64, False),
+                                                   (40, 128, False)])
+def test_gram_backward_takes_one_pass_where_it_measured_faster(monkeypatch, n, head_dim, one_pass):
     launched = []
     monkeypatch.setattr(common, "launch", lambda kernel, *args, **meta: launched.append(kernel))
     q = torch.zeros(1, 1, n, head_dim)
     r = torch.ones(1, n)
     gram_form._backward(q, q, q, q, r, torch.zeros(1, head_dim, 2 * head_dim), q, None)
-    one_pass = n <= 1024 and head_dim in gram_form._ONE_PASS_BACKWARD_TILES
     assert (launched == [gram_form._one_pass_backward_kernel]) == one_pass
     assert len(launched) == (1 if one_pass else 3)
 
