@@ -5,8 +5,9 @@
 For each head dim at key counts up to 1024, every candidate tile of the one-pass backward is
 checked against a float64 reference once (bf16, a random key mask), then timed:
 GPU time of one backward (CUDA graph replays after an L2 flush, kernels.bench.graph_ms), and the
-host cost of a backward() call (perf_counter over calls that are not synchronised). The chosen
-tiles go to kernels/flashsign_gram.py by hand, with the numbers in kernels/TUNING.md.
+host cost of a backward (perf_counter over calls that are not synchronised). The chosen tiles go
+to kernels/flashsign_gram.py by hand, with the numbers in kernels/TUNING.md; the H200 run's rows
+are kernels/sweep_backward-h200.json.
 """
 import argparse
 import itertools
@@ -62,7 +63,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", help="write every row here")
     args = parser.parse_args()
-    chosen = dict(gram_form._ONE_PASS_BACKWARD_TILES)
+    chosen = gram_form._ONE_PASS_BACKWARD_TILES, gram_form._ONE_PASS_BACKWARD_MAX_KEYS
+    gram_form._ONE_PASS_BACKWARD_MAX_KEYS = max(KEYS)
     rows = []
     for head_dim, (batch, heads) in BATCH_HEADS.items():
         for tile in [None] + TILES:  # None: the three-kernel backward
@@ -78,7 +80,7 @@ def main():
                            host_us=round(host * 1e3, 1), max_rel_error=float(f"{error:.2e}"))
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    gram_form._ONE_PASS_BACKWARD_TILES = chosen
+    gram_form._ONE_PASS_BACKWARD_TILES, gram_form._ONE_PASS_BACKWARD_MAX_KEYS = chosen
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": torch.cuda.get_device_name(), "rows": rows}, f, indent=1)
