@@ -13,12 +13,14 @@ import argparse
 import itertools
 import json
 import statistics
+import sys
 import time
 
 import torch
+import triton
 
 import kernels.flashsign_gram as gram_form
-from kernels.bench import capture_stream, graph_ms
+from kernels.bench import capture_stream, graph_ms, write_results
 from kernels.reference import spherical_attention_reference
 
 # (B, H) per head dim: the GRN model's (64 cells, 4 heads) at D=16, kernels.bench's otherwise.
@@ -81,9 +83,9 @@ def main():
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     gram_form._ONE_PASS_BACKWARD_TILES, gram_form._ONE_PASS_BACKWARD_MAX_KEYS = chosen
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"device": torch.cuda.get_device_name(), "rows": rows}, f, indent=1)
+    env = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
+           "command": " ".join(["python -m kernels.sweep_backward"] + sys.argv[1:])}
+    write_results("", {**env, "rows": rows}, json_path=args.json)
     print("\nbest one-pass tile per (D, N) by GPU time, against the three-kernel backward (us):")
     for head_dim, n in itertools.product(BATCH_HEADS, KEYS):
         here = [r for r in rows if r["head_dim"] == head_dim and r["n"] == n]
