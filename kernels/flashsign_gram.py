@@ -38,6 +38,7 @@ import torch
 import triton
 import triton.language as tl
 
+from kernels import replay
 from kernels import triton_common as common
 from kernels.triton_common import INTERPRETED, dot
 
@@ -384,7 +385,7 @@ def _reduce(a, x, y, keep_args, weights, has_mask):
          1.0 / math.sqrt(head_dim)),
         HEAD_DIM=head_dim, BLOCK_N=block_n, BLOCK_C=block_c, HAS_MASK=has_mask,
         WEIGHTED=weighted, RAW_PRECISION=raw, MIXED_PRECISION=mixed, **options)
-    return partial[0] if chunks == 1 else partial.sum(0)
+    return common.sum_chunks(partial)
 
 
 def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_mask):
@@ -444,6 +445,7 @@ def _takes_one_pass(n, head_dim, tiles, max_keys):
 
 
 def _forward(q, k, v, key_padding_mask, eps):
+    """(O, r, [G_kk | G_kv]) for checked, supported inputs."""
     batch, heads, n, head_dim = q.shape
     keep_args = common.mask_args(key_padding_mask, q)
     has_mask = key_padding_mask is not None
@@ -458,7 +460,8 @@ def _forward(q, k, v, key_padding_mask, eps):
     return o, r, gram
 
 
-def _backward(q, k, v, o, r, gram, do, key_padding_mask):
+def _backward(q, k, v, key_padding_mask, o, r, gram, do):
+    """(dQ, dK, dV) from the forward's inputs and outputs and a contiguous dO."""
     keep_args = common.mask_args(key_padding_mask, q)
     has_mask = key_padding_mask is not None
     dq, dk, dv = (common.empty(q.shape, q.dtype, q.device) for _ in range(3))
@@ -472,20 +475,5 @@ def _backward(q, k, v, o, r, gram, do, key_padding_mask):
     return dq, dk, dv
 
 
-class _FlashSignGram(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, q, k, v, key_padding_mask, eps):
-        o, r, gram = _forward(q, k, v, key_padding_mask, eps)
-        ctx.save_for_backward(q, k, v, o, r, gram, key_padding_mask)
-        return o
-
-    @staticmethod
-    def backward(ctx, do):
-        q, k, v, o, r, gram, key_padding_mask = ctx.saved_tensors
-        dq, dk, dv = _backward(q, k, v, o, r, gram, do, key_padding_mask)
-        return dq, dk, dv, None, None
-
-
-def flashsign_gram(q, k, v, key_padding_mask, eps):
-    """The Gram-form kernels on checked, supported inputs (see kernels.flashsign for the contract)."""
-    return _FlashSignGram.apply(q, k, v, key_padding_mask, eps)
+# The autograd node and the C++ replay of recorded calls are kernels/replay.py's.
+FORM = replay.Form("gram", _forward, _backward)

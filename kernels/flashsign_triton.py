@@ -43,6 +43,7 @@ import triton.language as tl
 
 from kernels import triton_common as common
 from kernels import flashsign_gram as gram_form
+from kernels import replay
 from kernels.reference import spherical_attention_reference
 from kernels.triton_common import INTERPRETED, dot
 
@@ -280,6 +281,7 @@ def _precision(dtype):
 
 
 def _forward(q, k, v, key_padding_mask, eps):
+    """(O, r) for checked, supported inputs."""
     batch, heads, n, head_dim = q.shape
     o = common.empty(q.shape, q.dtype, q.device)
     r = common.empty((batch * heads, n), torch.float32, q.device)
@@ -291,7 +293,8 @@ def _forward(q, k, v, key_padding_mask, eps):
     return o, r
 
 
-def _backward(q, k, v, o, r, do, key_padding_mask):
+def _backward(q, k, v, key_padding_mask, o, r, do):
+    """(dQ, dK, dV) from the forward's inputs and outputs and a contiguous dO."""
     batch, heads, n, head_dim = q.shape
     delta = common.row_deltas(o, do)
     dq, dk, dv = (common.empty(q.shape, q.dtype, q.device) for _ in range(3))
@@ -305,22 +308,11 @@ def _backward(q, k, v, o, r, do, key_padding_mask):
 
 
 # ----------------------------------------------------------------------------------------------
-# Autograd and the public function
+# The public function (the autograd node and the C++ replay of recorded calls are kernels/replay.py's)
 # ----------------------------------------------------------------------------------------------
 
 
-class _FlashSign(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, q, k, v, key_padding_mask, eps):
-        o, r = _forward(q, k, v, key_padding_mask, eps)
-        ctx.save_for_backward(q, k, v, o, r, key_padding_mask)
-        return o
-
-    @staticmethod
-    def backward(ctx, do):
-        q, k, v, o, r, key_padding_mask = ctx.saved_tensors
-        dq, dk, dv = _backward(q, k, v, o, r, do, key_padding_mask)
-        return dq, dk, dv, None, None
+_STREAMED = replay.Form("stream", _forward, _backward)
 
 
 _warned = set()
@@ -388,6 +380,4 @@ def flashsign(q, k, v, key_padding_mask=None, eps=1e-6, method="auto"):
     if method == "auto":
         recorded = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
         method = auto_method(*q.shape[2:], with_backward=recorded)
-    if method == "gram":
-        return gram_form.flashsign_gram(q, k, v, key_padding_mask, eps)
-    return _FlashSign.apply(q, k, v, key_padding_mask, eps)
+    return replay.attend(gram_form.FORM if method == "gram" else _STREAMED, q, k, v, key_padding_mask, eps)

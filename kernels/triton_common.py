@@ -1,7 +1,10 @@
 """Pieces both FlashSign forms share: the interpreter switch, an fp32-accumulating dot, a cheap
 kernel launch, output allocation, the key-mask arguments and the backward's Delta = rowsum(dO * O)
-pass."""
+pass. Launches, allocations and sums of chunk partials go through here, so kernels.replay can record
+them."""
+import contextlib
 import os
+import threading
 
 import torch
 import triton
@@ -48,11 +51,29 @@ def delta_kernel(
     tl.store(DELTA + pid_bh * N + rows, delta, mask=row_ok)
 
 
+_recording = threading.local()  # .recorder: the kernels.replay recorder of this thread's call, if any
+
+
+@contextlib.contextmanager
+def recording(recorder):
+    """Hands this thread's launches, allocations and sums to `recorder` (None: to nobody)."""
+    previous = getattr(_recording, "recorder", None)
+    _recording.recorder = recorder
+    try:
+        yield
+    finally:
+        _recording.recorder = previous
+
+
+def _recorder():
+    return getattr(_recording, "recorder", None)
+
+
 _compiled = {}
 _MAX_COMPILED = 4096
 # From triton 3.3 a compiled kernel's launcher takes every argument, constexprs included, in
 # signature order; older ones are launched through the JIT on every call.
-_DIRECT_LAUNCH = tuple(int(part) for part in triton.__version__.split(".")[:2]) >= (3, 3)
+DIRECT_LAUNCH = tuple(int(part) for part in triton.__version__.split(".")[:2]) >= (3, 3)
 
 
 def launch(kernel, grid, tensors, scalars, **meta):
@@ -67,7 +88,7 @@ def launch(kernel, grid, tensors, scalars, **meta):
     """
     args = (*tensors, *scalars)
     grid = (*grid, 1, 1)[:3]
-    if INTERPRETED or not _DIRECT_LAUNCH:
+    if INTERPRETED or not DIRECT_LAUNCH:
         kernel[grid](*args, **meta)
         return
     key = (kernel, torch.cuda.current_device(), scalars, tuple(map(type, scalars)), tuple(meta.items()),
@@ -81,11 +102,33 @@ def launch(kernel, grid, tensors, scalars, **meta):
     else:
         compiled, constexprs = hit
         compiled[grid](*args, *constexprs)
+    if _recorder() is not None:
+        _recorder().launch(kernel, compiled, grid, args)
 
 
 def empty(shape, dtype, device):
     """Every kernel output is allocated here (tests poison it to catch unwritten elements)."""
-    return torch.empty(shape, dtype=dtype, device=device)
+    out = torch.empty(shape, dtype=dtype, device=device)
+    if _recorder() is not None:
+        _recorder().alloc(out)
+    return out
+
+
+def sum_chunks(partial):
+    """The chunk partials of a reduction, (chunks, ...), summed over chunks."""
+    if partial.shape[0] == 1:
+        return partial[0]  # a view: its address is the partials', already known to a recorder
+    out = partial.sum(0)
+    if _recorder() is not None:
+        _recorder().sum_chunks(partial, out)
+    return out
+
+
+def grad_output(do):
+    """dO as the backward kernels take it, contiguous and 16-byte aligned (so a replayed backward
+    can rely on its strides and alignment)."""
+    do = do.contiguous()
+    return do if do.data_ptr() % 16 == 0 else do.clone()
 
 
 def mask_args(key_padding_mask, q):

@@ -29,3 +29,11 @@ def reference_attention(monkeypatch):
     import kernels.flashsign_triton
 
     monkeypatch.setattr(kernels.flashsign_triton, "INTERPRETED", False)
+
+
+@pytest.fixture(autouse=True)
+def fresh_replay_plans(monkeypatch):
+    """No test replays a call recorded by another, which may have run under other tile tables."""
+    from kernels import replay
+
+    monkeypatch.setattr(replay, "_plans", {})

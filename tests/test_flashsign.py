@@ -13,6 +13,7 @@ import torch
 import kernels.flashsign_gram as gram_form
 import kernels.flashsign_triton as fs
 import kernels.triton_common as common
+from kernels import replay
 from kernels import flashsign, spherical_attention_gram, spherical_attention_reference
 
 # ||out - ref|| / ||ref|| bounds against float64 (METHOD.md): fp32 (full-precision dots) far under
@@ -28,10 +29,15 @@ def fresh_seed(request):
 
 @pytest.fixture(autouse=True)
 def poisoned_outputs(monkeypatch):
-    def poisoned(shape, dtype, device):
-        return torch.full(shape, float("nan"), dtype=dtype, device=device)
-
-    monkeypatch.setattr(common, "empty", poisoned)
+    """Kernel outputs start as NaN, in Python and in the C++ replay (kernels/replay.py)."""
+    allocate = common.empty
+    monkeypatch.setattr(common, "empty", lambda *args: allocate(*args).fill_(float("nan")))
+    extension = replay._extension() if torch.cuda.is_available() else None
+    if extension is not None:
+        extension.set_poison(True)
+    yield
+    if extension is not None:
+        extension.set_poison(False)
 
 
 @pytest.fixture(params=["stream", "gram", "gram one-pass"])
@@ -162,7 +168,7 @@ def test_gram_backward_takes_one_pass_where_it_measured_faster(monkeypatch, n, h
     monkeypatch.setattr(common, "launch", lambda kernel, *args, **meta: launched.append(kernel))
     q = torch.zeros(1, 1, n, head_dim)
     r = torch.ones(1, n)
-    gram_form._backward(q, q, q, q, r, torch.zeros(1, head_dim, 2 * head_dim), q, None)
+    gram_form._backward(q, q, q, None, q, r, torch.zeros(1, head_dim, 2 * head_dim), q)
     assert (launched == [gram_form._one_pass_backward_kernel]) == one_pass
     assert len(launched) == (1 if one_pass else 3)
 
@@ -192,7 +198,7 @@ def test_unsupported_head_dim_falls_back_with_one_warning(monkeypatch):
 
 def test_cpu_without_interpreter_takes_the_reference(monkeypatch):
     monkeypatch.setattr(fs, "INTERPRETED", False)
-    monkeypatch.setattr(fs._FlashSign, "apply", None)  # any use of the kernels would fail
+    monkeypatch.setattr(fs.replay, "attend", None)  # any use of the kernels would fail
     q, k, v = make_inputs((1, 1, 9, 16), torch.float32, "cpu")
     torch.testing.assert_close(flashsign(q, k, v), spherical_attention_reference(q, k, v))
 

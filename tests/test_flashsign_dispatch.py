@@ -11,8 +11,7 @@ import kernels.flashsign_triton as fs
 def taken(monkeypatch):
     """The forms flashsign sends calls to, recorded instead of run, on the kernel path as on CUDA."""
     forms = []
-    monkeypatch.setattr(fs.gram_form, "flashsign_gram", lambda *args: forms.append("gram"))
-    monkeypatch.setattr(fs._FlashSign, "apply", lambda *args: forms.append("stream"))
+    monkeypatch.setattr(fs.replay, "attend", lambda form, *args: forms.append(form.name))
     monkeypatch.setattr(fs, "INTERPRETED", True)
     return forms
 

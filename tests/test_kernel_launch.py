@@ -29,7 +29,7 @@ class StandInKernel:
 @pytest.fixture
 def kernel(monkeypatch):
     monkeypatch.setattr(common, "INTERPRETED", False)
-    monkeypatch.setattr(common, "_DIRECT_LAUNCH", True)
+    monkeypatch.setattr(common, "DIRECT_LAUNCH", True)
     monkeypatch.setattr(common, "_compiled", {})
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     return StandInKernel()
@@ -69,7 +69,7 @@ def test_anything_triton_specialises_on_goes_back_through_the_jit(kernel, change
 
 
 def test_triton_before_3_3_launches_through_the_jit_every_time(kernel, monkeypatch):
-    monkeypatch.setattr(common, "_DIRECT_LAUNCH", False)  # its compiled kernels take other arguments
+    monkeypatch.setattr(common, "DIRECT_LAUNCH", False)  # its compiled kernels take other arguments
     x, y = torch.zeros(32), torch.zeros(32, dtype=torch.float16)
     for _ in range(2):
         common.launch(kernel, (1,), (x, y), (8, 0.5), BLOCK=16, FLAG=True)

@@ -1,0 +1,214 @@
+"""FlashSign's autograd node, and the C++ replay of the launches it records.
+
+A FlashSign call is cheap on the GPU at a thousand keys or so (tens of microseconds) but costs more
+on the host: Python picks tiles and allocates outputs, Triton's launcher packs 30-odd arguments per
+kernel, and a Python autograd node costs the engine a trip back into Python. So the first call of a
+case (form, shapes, strides, dtype, 16-byte alignment, mask layout, eps, device) runs in Python and
+records what it does: every output allocation, every compiled kernel launched with its arguments,
+every sum of chunk partials. Its backward is recorded the same way. Later calls of the case replay
+both from C++ (kernels/replay.cpp): one call into the extension, a C++ autograd node, and
+cuLaunchKernel on the recorded kernels. The kernels and their arguments are the ones Python chose,
+so results are identical.
+
+The extension is built on first use by torch.utils.cpp_extension (a C++ compiler and ninja; about 30 s,
+then cached). Without it, or with FLASHSIGN_REPLAY=0, every call runs in Python as before.
+
+Caveats:
+- A case is keyed by what the Python launch path decides on, not by the module-level tile tables
+  and thresholds it reads: code that changes those at run time (tile sweeps, tests) calls `forget()`.
+- Calls whose inputs share an address (q is k), or whose kernels need Triton launch features the
+  replay does not make (clusters, scratch memory), are never recorded and always run in Python.
+"""
+import ctypes
+import functools
+import logging
+import os
+import struct
+import warnings
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import torch
+
+from kernels import triton_common as common
+
+log = logging.getLogger(__name__)
+
+# Argument kinds, as kernels/replay.cpp reads them.
+_SLOT, _INT32, _INT64, _FLOAT32 = range(4)
+_SCALAR_KINDS = {"i32": _INT32, "i64": _INT64, "fp32": _FLOAT32}
+# Plan states besides an extension plan id (>= 0).
+_UNRECORDED, _REFUSED = -2, -1
+# The device whose calls are replayed (tests replay CPU tensors through a stand-in launch function).
+_DEVICE = "cuda"
+
+
+class Form(NamedTuple):
+    """A kernel form: forward(q, k, v, key_padding_mask, eps) -> (o, *state) and
+    backward(q, k, v, key_padding_mask, o, *state, do) -> (dq, dk, dv)."""
+    name: str
+    forward: Callable
+    backward: Callable
+
+
+class Recorder:
+    """Records one call's steps as a plan over slots: the call's inputs first (None: an input it
+    does not have), then one slot per allocation and per sum, in order. A pointer argument must be
+    some slot's address; anything else refuses the recording."""
+
+    def __init__(self, inputs):
+        self.inputs = len(inputs)
+        self.steps, self.refused = [], None
+        self._slots, self._alive = {}, []  # address -> slot; the recorded tensors, kept alive
+        for slot, tensor in enumerate(inputs):
+            if tensor is not None:
+                self._bind(tensor, slot)
+        self._next = self.inputs
+
+    def refuse(self, why):
+        self.refused = self.refused or why
+
+    def _bind(self, tensor, slot):
+        if tensor.data_ptr() in self._slots:
+            self.refuse("two tensors at one address")
+        self._slots[tensor.data_ptr()] = slot
+        self._alive.append(tensor)
+
+    def _new_slot(self, tensor):
+        self._bind(tensor, self._next)
+        self._next += 1
+
+    def _slot(self, tensor):
+        slot = self._slots.get(tensor.data_ptr())
+        if slot is None:
+            self.refuse("a tensor made outside the recording")
+        return slot
+
+    def alloc(self, tensor):
+        self.steps.append(("alloc", tuple(tensor.shape), tensor.dtype))
+        self._new_slot(tensor)
+
+    def sum_chunks(self, partial, out):
+        self.steps.append(("sum", self._slot(partial)))
+        self._new_slot(out)
+
+    def launch(self, kernel, compiled, grid, args):
+        meta = compiled.metadata
+        if (getattr(meta, "num_ctas", 1) != 1 or getattr(meta, "global_scratch_size", 0)
+                or getattr(meta, "profile_scratch_size", 0) or getattr(meta, "launch_cooperative_grid", False)
+                or getattr(meta, "launch_pdl", False)):
+            return self.refuse(f"{kernel.__name__} needs a launch feature the replay does not make")
+        values = dict(zip(kernel.arg_names, args))
+        packed = []
+        for name, kind in compiled.src.signature.items():
+            if kind == "constexpr":  # meta-parameters, and scalars Triton specialised (== 1)
+                continue
+            value = values[name]
+            if kind.startswith("*"):
+                packed.append((_SLOT, self._slot(value)))
+            elif kind == "fp32":
+                packed.append((_FLOAT32, struct.unpack("<I", struct.pack("<f", value))[0]))
+            elif kind in _SCALAR_KINDS:
+                packed.append((_SCALAR_KINDS[kind], int(value)))
+            else:
+                return self.refuse(f"{kernel.__name__}: argument {name} of type {kind}")
+        self.steps.append(("launch", compiled.function, grid, 32 * meta.num_warps, meta.shared, packed))
+
+    def plan(self, outputs):
+        """The recorded plan's id in the extension, or _REFUSED."""
+        slots = [self._slot(tensor) for tensor in outputs]
+        if self.refused is not None:
+            log.info("flashsign replay: not recorded (%s)", self.refused)
+            return _REFUSED
+        return _extension().add_plan(self.inputs, self.steps, slots)
+
+
+_plans = {}  # case -> [forward plan, backward plan]: ids, _UNRECORDED or _REFUSED
+
+
+def forget():
+    """Drops every recorded plan (after a change to the tile tables or thresholds the forms read)."""
+    _plans.clear()
+
+
+class _Attention(torch.autograd.Function):
+    """FlashSign's Python autograd node, for either form; records the call's plans for `case`."""
+
+    @staticmethod
+    def forward(ctx, form, case, q, k, v, key_padding_mask, eps):
+        plans = _plans.setdefault(case, [_UNRECORDED, _UNRECORDED]) if case is not None else None
+        keep = None if key_padding_mask is None else key_padding_mask.view(torch.int8)
+        recorder = Recorder((q, k, v, keep)) if plans is not None and plans[0] == _UNRECORDED else None
+        with common.recording(recorder):
+            o, *state = form.forward(q, k, v, key_padding_mask, eps)
+        if recorder is not None:
+            plans[0] = recorder.plan((o, *state))
+        ctx.form, ctx.plans = form, plans
+        ctx.save_for_backward(q, k, v, key_padding_mask, o, *state)
+        return o
+
+    @staticmethod
+    def backward(ctx, do):
+        do = common.grad_output(do)
+        q, k, v, key_padding_mask, o, *state = ctx.saved_tensors
+        plans = ctx.plans
+        recorder = None
+        if plans is not None and plans[0] >= 0 and plans[1] == _UNRECORDED:
+            keep = None if key_padding_mask is None else key_padding_mask.view(torch.int8)
+            recorder = Recorder((q, k, v, keep, o, *state, do))  # as Replayed::forward saves them
+        with common.recording(recorder):
+            dq, dk, dv = ctx.form.backward(q, k, v, key_padding_mask, o, *state, do)
+        if recorder is not None:
+            plans[1] = recorder.plan((dq, dk, dv))
+        return None, None, dq, dk, dv, None, None
+
+
+def attend(form, q, k, v, key_padding_mask, eps):
+    """`form`'s kernels on checked, supported inputs (see kernels.flashsign): replayed from C++ once
+    the case has been recorded, in Python otherwise."""
+    case = _case(form, q, k, v, key_padding_mask, eps)
+    plans = _plans.get(case)
+    if plans is not None and plans[0] >= 0:
+        backward = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
+        if plans[1] >= 0 or not backward:
+            return _extension().attend(q, k, v, key_padding_mask, plans[0], plans[1])
+    return _Attention.apply(form, case, q, k, v, key_padding_mask, eps)
+
+
+def _case(form, q, k, v, key_padding_mask, eps):
+    """What the launch path decides on, or None where calls are not replayed."""
+    if q.device.type != _DEVICE or _extension() is None:
+        return None
+    case = (form, q.device.index, q.dtype, q.shape, q.stride(), k.stride(), v.stride(), eps,
+            q.data_ptr() % 16, k.data_ptr() % 16, v.data_ptr() % 16)
+    if key_padding_mask is not None:
+        case += (key_padding_mask.stride(), key_padding_mask.data_ptr() % 16)
+    return case
+
+
+def build():
+    """Builds kernels/replay.cpp (once; torch caches it under TORCH_EXTENSIONS_DIR) and imports it."""
+    from torch.utils import cpp_extension
+    return cpp_extension.load(name="flashsign_replay", sources=[str(Path(__file__).with_name("replay.cpp"))],
+                              extra_cflags=["-O2"])
+
+
+def driver_launch_function():
+    """cuLaunchKernel's address in the CUDA driver library."""
+    return ctypes.cast(ctypes.CDLL("libcuda.so.1").cuLaunchKernel, ctypes.c_void_p).value
+
+
+@functools.cache
+def _extension():
+    """The extension, launching through the CUDA driver; None where replay is off or unavailable."""
+    if os.environ.get("FLASHSIGN_REPLAY") == "0" or common.INTERPRETED or not common.DIRECT_LAUNCH:
+        return None
+    try:
+        log.info("flashsign: loading the C++ launch replay (built on first use, about 30 s)")
+        extension = build()
+        extension.set_launcher(driver_launch_function())
+        return extension
+    except Exception as err:  # no compiler, no ninja, no driver library: launch from Python
+        warnings.warn(f"flashsign: C++ launch replay unavailable ({str(err).splitlines()[0]}); launching "
+                      "from Python, which costs more host time per call", stacklevel=3)
+        return None
