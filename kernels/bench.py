@@ -28,6 +28,7 @@ import torch.nn.functional as F
 import triton
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from kernels import replay
 from kernels.flashsign_triton import auto_method, flashsign
 from kernels.reference import spherical_attention_reference
 
@@ -229,7 +230,9 @@ def environment(gemm):
     return {"device": torch.cuda.get_device_name(), "driver": driver, "torch": torch.__version__,
             "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(), "triton": triton.__version__,
             "python": platform.python_version(), "commit": source_commit(), "command": " ".join(["python -m kernels.bench"] + sys.argv[1:]),
-            "bf16 GEMM TFLOP/s (8192^3, measured)": round(gemm, 1)}
+            "bf16 GEMM TFLOP/s (8192^3, measured)": round(gemm, 1),
+            "flashsign launches": "replayed from C++ after a case's first call (kernels/replay.py)"
+                                  if replay.available() else "from Python (the C++ replay did not load)"}
 
 
 def done_criteria(rows):

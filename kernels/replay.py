@@ -177,7 +177,7 @@ def attend(form, q, k, v, key_padding_mask, eps):
 
 def _case(form, q, k, v, key_padding_mask, eps):
     """What the launch path decides on, or None where calls are not replayed."""
-    if q.device.type != _DEVICE or _extension() is None:
+    if q.device.type != _DEVICE or not available():
         return None
     case = (form, q.device.index, q.dtype, q.shape, q.stride(), k.stride(), v.stride(), eps,
             q.data_ptr() % 16, k.data_ptr() % 16, v.data_ptr() % 16)
@@ -191,6 +191,11 @@ def build():
     from torch.utils import cpp_extension
     return cpp_extension.load(name="flashsign_replay", sources=[str(Path(__file__).with_name("replay.cpp"))],
                               extra_cflags=["-O2"])
+
+
+def available():
+    """Whether CUDA calls are replayed: the extension is built and loaded (this may build it)."""
+    return _extension() is not None
 
 
 def driver_launch_function():
