@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 # Argument kinds, as kernels/replay.cpp reads them.
 _SLOT, _INT32, _INT64, _FLOAT32 = range(4)
-_SCALAR_KINDS = {"i32": _INT32, "i64": _INT64, "fp32": _FLOAT32}
+_INT_KINDS = {"i32": _INT32, "i64": _INT64}
 # Plan states besides an extension plan id (>= 0).
 _UNRECORDED, _REFUSED = -2, -1
 # The device whose calls are replayed (tests replay CPU tensors through a stand-in launch function).
@@ -60,6 +60,7 @@ class Recorder:
         self.inputs = len(inputs)
         self.steps, self.refused = [], None
         self._slots, self._alive = {}, []  # address -> slot; the recorded tensors, kept alive
+        self._kernels = []  # the compiled kernels launched
         for slot, tensor in enumerate(inputs):
             if tensor is not None:
                 self._bind(tensor, slot)
@@ -108,11 +109,12 @@ class Recorder:
                 packed.append((_SLOT, self._slot(value)))
             elif kind == "fp32":
                 packed.append((_FLOAT32, struct.unpack("<I", struct.pack("<f", value))[0]))
-            elif kind in _SCALAR_KINDS:
-                packed.append((_SCALAR_KINDS[kind], int(value)))
+            elif kind in _INT_KINDS:
+                packed.append((_INT_KINDS[kind], int(value)))
             else:
                 return self.refuse(f"{kernel.__name__}: argument {name} of type {kind}")
         self.steps.append(("launch", compiled.function, grid, 32 * meta.num_warps, meta.shared, packed))
+        self._kernels.append(compiled)
 
     def plan(self, outputs):
         """The recorded plan's id in the extension, or _REFUSED."""
@@ -120,9 +122,11 @@ class Recorder:
         if self.refused is not None:
             log.info("flashsign replay: not recorded (%s)", self.refused)
             return _REFUSED
+        _replayed_kernels.update(self._kernels)  # their modules (and function handles) stay loaded
         return _extension().add_plan(self.inputs, self.steps, slots)
 
 
+_replayed_kernels = set()
 _plans = {}  # case -> [forward plan, backward plan]: ids, _UNRECORDED or _REFUSED
 
 
