@@ -141,8 +141,9 @@ class _Attention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, form, case, q, k, v, key_padding_mask, eps):
         plans = _plans.setdefault(case, [_UNRECORDED, _UNRECORDED]) if case is not None else None
-        keep = None if key_padding_mask is None else key_padding_mask.view(torch.int8)
-        recorder = Recorder((q, k, v, keep)) if plans is not None and plans[0] == _UNRECORDED else None
+        recorder = None
+        if plans is not None and plans[0] == _UNRECORDED:
+            recorder = Recorder((q, k, v, _keep(key_padding_mask)))
         with common.recording(recorder):
             o, *state = form.forward(q, k, v, key_padding_mask, eps)
         if recorder is not None:
@@ -158,13 +159,17 @@ class _Attention(torch.autograd.Function):
         plans = ctx.plans
         recorder = None
         if plans is not None and plans[0] >= 0 and plans[1] == _UNRECORDED:
-            keep = None if key_padding_mask is None else key_padding_mask.view(torch.int8)
-            recorder = Recorder((q, k, v, keep, o, *state, do))  # as Replayed::forward saves them
+            recorder = Recorder((q, k, v, _keep(key_padding_mask), o, *state, do))  # as Replayed::forward saves them
         with common.recording(recorder):
             dq, dk, dv = ctx.form.backward(q, k, v, key_padding_mask, o, *state, do)
         if recorder is not None:
             plans[1] = recorder.plan((dq, dk, dv))
         return None, None, dq, dk, dv, None, None
+
+
+def _keep(key_padding_mask):
+    """The mask as the kernels and Replayed::forward take it (int8), or None."""
+    return None if key_padding_mask is None else key_padding_mask.view(torch.int8)
 
 
 def attend(form, q, k, v, key_padding_mask, eps):

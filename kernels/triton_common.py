@@ -102,15 +102,17 @@ def launch(kernel, grid, tensors, scalars, **meta):
     else:
         compiled, constexprs = hit
         compiled[grid](*args, *constexprs)
-    if _recorder() is not None:
-        _recorder().launch(kernel, compiled, grid, args)
+    recorder = _recorder()
+    if recorder is not None:
+        recorder.launch(kernel, compiled, grid, args)
 
 
 def empty(shape, dtype, device):
     """Every kernel output is allocated here (tests poison it to catch unwritten elements)."""
     out = torch.empty(shape, dtype=dtype, device=device)
-    if _recorder() is not None:
-        _recorder().alloc(out)
+    recorder = _recorder()
+    if recorder is not None:
+        recorder.alloc(out)
     return out
 
 
@@ -119,8 +121,9 @@ def sum_chunks(partial):
     if partial.shape[0] == 1:
         return partial[0]  # a view: its address is the partials', already known to a recorder
     out = partial.sum(0)
-    if _recorder() is not None:
-        _recorder().sum_chunks(partial, out)
+    recorder = _recorder()
+    if recorder is not None:
+        recorder.sum_chunks(partial, out)
     return out
 
 

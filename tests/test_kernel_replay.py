@@ -17,6 +17,8 @@ import torch
 import kernels.flashsign_triton as fs
 from kernels import flashsign, replay, spherical_attention_reference
 from kernels import triton_common as common
+from test_flashsign import TOLERANCE, relative_error
+from test_flashsign import poisoned_outputs  # noqa: F401  (autouse: outputs start as NaN, replayed ones too)
 
 # The cuLaunchKernel signature the extension calls.
 LAUNCH_FUNCTION = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, *[ctypes.c_uint] * 7, ctypes.c_void_p,
@@ -173,33 +175,22 @@ def test_a_plan_naming_an_unknown_slot_is_refused(extension):
 # ------------------------------------------------------------------------------------------------
 # GPU: the real kernels, replayed
 # ------------------------------------------------------------------------------------------------
-TOLERANCE = {torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1e-2}
-
-
-def relative_error(actual, expected):
-    return ((actual.double() - expected).norm() / expected.norm()).item()
-
-
 @pytest.mark.gpu
 @pytest.mark.parametrize("method", ["stream", "gram"])
 @pytest.mark.parametrize("dtype", list(TOLERANCE))
 @pytest.mark.parametrize("shape, masked, strided", [((2, 3, 200, 16), False, False), ((2, 4, 1000, 64), True, False),
                                                     ((1, 2, 333, 32), True, True), ((1, 2, 3000, 128), False, True)])
 def test_gpu_replay_matches_float64(method, dtype, shape, masked, strided):
-    replay._extension().set_poison(True)  # replayed outputs start as NaN
-    try:
-        for call in range(2):
-            q, k, v = (torch.randn(shape, device="cuda", dtype=dtype) for _ in range(3))
-            if strided:  # (B, N, H, D) memory seen as (B, H, N, D)
-                q, k, v = (x.transpose(1, 2).contiguous().transpose(1, 2) for x in (q, k, v))
-            q, k, v = (x.requires_grad_() for x in (q, k, v))
-            mask = torch.rand(shape[0], shape[2], device="cuda") > 0.3 if masked else None
-            grad_out = torch.randn(shape, device="cuda", dtype=dtype)
-            out = flashsign(q, k, v, mask, method=method)
-            out.backward(grad_out)
-            assert ("Replayed" in out.grad_fn.name()) == (call == 1)
-    finally:
-        replay._extension().set_poison(False)
+    for call in range(2):
+        q, k, v = (torch.randn(shape, device="cuda", dtype=dtype) for _ in range(3))
+        if strided:  # (B, N, H, D) memory seen as (B, H, N, D)
+            q, k, v = (x.transpose(1, 2).contiguous().transpose(1, 2) for x in (q, k, v))
+        q, k, v = (x.requires_grad_() for x in (q, k, v))
+        mask = torch.rand(shape[0], shape[2], device="cuda") > 0.3 if masked else None
+        grad_out = torch.randn(shape, device="cuda", dtype=dtype)
+        out = flashsign(q, k, v, mask, method=method)
+        out.backward(grad_out)
+        assert ("Replayed" in out.grad_fn.name()) == (call == 1)
     exact = [x.detach().double().requires_grad_() for x in (q, k, v)]
     expected = spherical_attention_reference(*exact, mask)
     expected.backward(grad_out.double())
