@@ -6,6 +6,8 @@ All methods run in one process on one GPU, forward, backward and forward+backwar
 inputs per method, timed two ways, each after an L2 flush:
 - eager: triton.testing.do_bench (median) on plain calls, as a training step makes them, so a
   method's host-side cost (Python, launches, autograd) counts wherever it exceeds its GPU time;
+  the median of three rounds that take every method in turn, so a slow spell of the host does
+  not land on one method alone;
 - GPU time: the same calls replayed as one CUDA graph, which takes the host out for every method.
 Attention FLOPs are 4*B*H*N^2*D forward and 2.5x that backward. Ratios are the fastest SoftMax
 backend's time over each method's time (above 1 = faster). The ceiling is a measured bf16 8192^3
@@ -41,6 +43,10 @@ SDPA_BACKENDS = ["FLASH_ATTENTION", "CUDNN_ATTENTION", "EFFICIENT_ATTENTION"]
 PASSES = {"fwd": 1.0, "bwd": 2.5, "fwd+bwd": 3.5}  # FLOPs as multiples of 4*B*H*N^2*D
 TIMINGS = {"": "Eager", " gpu": "GPU time"}  # key suffix of each timing -> its name in the report
 _FLUSH_BYTES = 256 * 2**20  # as do_bench: more than an H100's or H200's L2
+# Eager timings are the median of rounds that take every method in turn, so a slow spell of the
+# host (they last seconds on the shared GPU machine) cannot land on one method alone.
+EAGER_ROUNDS = 3
+EAGER_WINDOW_MS = 40
 
 
 def methods():
@@ -55,18 +61,17 @@ def methods():
     return table
 
 
-def time_passes(attend, shape, dtype):
-    """Median milliseconds of each pass, keyed by pass and timing ("fwd", "fwd gpu", ...; see
-    TIMINGS), and the peak extra memory (MiB) of one forward+backward."""
+def make_inputs(shape, dtype):
+    """Fresh q, k, v (requiring grad) and an output gradient."""
     q, k, v = (torch.randn(shape, device="cuda", dtype=dtype, requires_grad=True) for _ in range(3))
-    grad_out = torch.randn(shape, device="cuda", dtype=dtype)
-    inputs = [q, k, v]
+    return [q, k, v], torch.randn(shape, device="cuda", dtype=dtype)
 
-    def fwd():
-        return attend(q, k, v)
 
+def gpu_passes(attend, inputs, grad_out):
+    """GPU milliseconds of each pass ("fwd gpu", ...; empty where a graph does not fit in memory) and
+    the peak extra memory (MiB) of one forward+backward."""
     def fwd_bwd():
-        fwd().backward(grad_out)
+        attend(*inputs).backward(grad_out)
 
     fwd_bwd()  # compile and let SDPA pick its kernels outside the timings
     torch.cuda.synchronize()
@@ -75,22 +80,30 @@ def time_passes(attend, shape, dtype):
     fwd_bwd()
     torch.cuda.synchronize()
     peak_mib = (torch.cuda.max_memory_allocated() - base) / 2**20
-
-    ms = {"fwd": triton.testing.do_bench(fwd, return_mode="median")}
-    out = fwd()
-    ms["bwd"] = triton.testing.do_bench(lambda: out.backward(grad_out, retain_graph=True),
-                                        grad_to_none=inputs, return_mode="median")
-    del out
-    ms["fwd+bwd"] = triton.testing.do_bench(fwd_bwd, grad_to_none=inputs, return_mode="median")
+    for x in inputs:
+        x.grad = None
     try:  # all three or none: a graph holds `reps` calls' memory
         with torch.cuda.stream(capture_stream()):
-            out = fwd()  # a backward runs on its forward's stream, so this one can be captured
-        ms.update({"fwd gpu": graph_ms(fwd),
-                   "bwd gpu": graph_ms(lambda: torch.autograd.grad(out, inputs, grad_out, retain_graph=True)),
-                   "fwd+bwd gpu": graph_ms(lambda: torch.autograd.grad(fwd(), inputs, grad_out))})
+            out = attend(*inputs)  # a backward runs on its forward's stream, so this one can be captured
+        return {"fwd gpu": graph_ms(lambda: attend(*inputs)),
+                "bwd gpu": graph_ms(lambda: torch.autograd.grad(out, inputs, grad_out, retain_graph=True)),
+                "fwd+bwd gpu": graph_ms(lambda: torch.autograd.grad(attend(*inputs), inputs, grad_out))}, peak_mib
     except (torch.cuda.OutOfMemoryError, RuntimeError) as err:
         print(f"no GPU-time timing for this case: {str(err).splitlines()[0][:120]}", flush=True)
-    return ms, peak_mib
+        return {}, peak_mib
+
+
+def eager_passes(attend, inputs, grad_out):
+    """Median eager milliseconds of each pass over one do_bench window ("fwd", "bwd", "fwd+bwd")."""
+    def bench(call):
+        return triton.testing.do_bench(call, rep=EAGER_WINDOW_MS, grad_to_none=inputs, return_mode="median")
+
+    ms = {"fwd": bench(lambda: attend(*inputs))}
+    out = attend(*inputs)
+    ms["bwd"] = bench(lambda: out.backward(grad_out, retain_graph=True))
+    del out
+    ms["fwd+bwd"] = bench(lambda: attend(*inputs).backward(grad_out))
+    return ms
 
 
 @functools.cache
@@ -154,31 +167,48 @@ def parse_shape(text):
 
 def run(dtype_names, shapes=SHAPES):
     rows = []
-    for dtype_name in dtype_names:
-        for shape in shapes:
-            batch, heads, n, head_dim = shape
-            flops = 4 * batch * heads * n * n * head_dim
-            for name, (attend, context) in methods().items():
-                row = dict(dtype=dtype_name, shape=list(shape), method=name)
-                if name == "flashsign":
-                    row["form"] = auto_method(n, head_dim, with_backward=True)  # inputs require grad
-                try:
-                    with context():
-                        ms, peak = time_passes(attend, shape, DTYPES[dtype_name])
-                    row.update(peak_mib=round(peak, 1), status="ok")
-                    for (p, factor), timing in itertools.product(PASSES.items(), TIMINGS):
-                        if p + timing in ms:
-                            row[f"{p}{timing} ms"] = round(ms[p + timing], 4)
-                            row[f"{p}{timing} TFLOP/s"] = round(factor * flops / ms[p + timing] * 1e-9, 1)
-                except torch.cuda.OutOfMemoryError:
-                    row["status"] = "out of memory"
-                except RuntimeError as err:  # a backend that does not take this case
-                    row["status"] = f"unavailable: {str(err).splitlines()[0][:80]}"
-                torch.cuda.empty_cache()
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+    for dtype_name, shape in itertools.product(dtype_names, shapes):
+        rows += time_shape(shape, dtype_name)
     add_ratios(rows)
     add_napkin_predictions(rows)
+    return rows
+
+
+def time_shape(shape, dtype_name):
+    """Every method's row at one shape and dtype: GPU time and memory method by method, then the
+    eager rounds."""
+    batch, heads, n, head_dim = shape
+    flops = 4 * batch * heads * n * n * head_dim
+    rows, timed = [], []  # timed: (row, attend, context, inputs, grad_out, ms, eager rounds)
+    for name, (attend, context) in methods().items():
+        row = dict(dtype=dtype_name, shape=list(shape), method=name)
+        if name == "flashsign":
+            row["form"] = auto_method(n, head_dim, with_backward=True)  # inputs require grad
+        try:
+            inputs, grad_out = make_inputs(shape, DTYPES[dtype_name])
+            with context():
+                ms, peak = gpu_passes(attend, inputs, grad_out)
+                rounds = [eager_passes(attend, inputs, grad_out)]
+            row.update(peak_mib=round(peak, 1), status="ok")
+            timed.append((row, attend, context, inputs, grad_out, ms, rounds))
+        except torch.cuda.OutOfMemoryError:
+            row["status"] = "out of memory"
+        except RuntimeError as err:  # a backend that does not take this case
+            row["status"] = f"unavailable: {str(err).splitlines()[0][:80]}"
+        torch.cuda.empty_cache()
+        rows.append(row)
+    for _ in range(EAGER_ROUNDS - 1):
+        for row, attend, context, inputs, grad_out, ms, rounds in timed:
+            with context():
+                rounds.append(eager_passes(attend, inputs, grad_out))
+    for row, attend, context, inputs, grad_out, ms, rounds in timed:
+        ms.update({p: statistics.median(r[p] for r in rounds) for p in PASSES})
+        for (p, factor), timing in itertools.product(PASSES.items(), TIMINGS):
+            if p + timing in ms:
+                row[f"{p}{timing} ms"] = round(ms[p + timing], 4)
+                row[f"{p}{timing} TFLOP/s"] = round(factor * flops / ms[p + timing] * 1e-9, 1)
+    for row in rows:
+        print(json.dumps(row), flush=True)
     return rows
 
 
@@ -262,7 +292,8 @@ def markdown(rows, env):
               "Gram-form TFLOP/s are effective rates under the N^2 count, not work done",
               "- napkin fwd ms: the ncd_layers cost model's prediction for the streamed (O(N^2 D)) kernels",
               "- eager: plain calls timed by triton.testing.do_bench, host cost (Python, launches, autograd) "
-              "included where it exceeds GPU time; GPU time: the same calls replayed as one CUDA graph, host "
+              f"included where it exceeds GPU time; the median of {EAGER_ROUNDS} rounds of {EAGER_WINDOW_MS} ms windows "
+              "that take every method in turn; GPU time: the same calls replayed as one CUDA graph, host "
               "excluded for every method. Both flush L2 before each call", ""]
     for timing, name in TIMINGS.items():
         lines += [f"## {name}", ""] + _timing_table(rows, timing) + [""]

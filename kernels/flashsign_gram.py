@@ -28,7 +28,7 @@ fp32 inputs use "ieee" dots throughout.
 Caveats:
 - r^2 is a quadratic form whose rounding error scales with |q|^2 |G_kk|, not with r^2: accuracy drops
   for a query almost orthogonal to every key (r far below |q| |K|). The streamed kernels do not have this.
-- Each call launches one or two kernels forward and one or three backward (plus a sum of chunk partials
+- Each call launches one or two kernels forward and one or three backward (plus one summing chunk partials
   when the rows are split), shorter ones than the streamed form's: at few keys the streamed form is
   faster, and kernels.flashsign takes it there (its GRAM_FROM_KEYS).
 """

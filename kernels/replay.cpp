@@ -1,12 +1,12 @@
 // FlashSign's native launcher: replays recorded kernel plans from C++ (driven by kernels/replay.py).
 //
-// Python records, once per case, what a FlashSign forward and backward do: allocate outputs, launch
-// compiled Triton kernels with fixed scalar arguments, sum chunk partials. Replaying that here keeps
+// Python records, once per case, what a FlashSign forward and backward do: allocate outputs and
+// launch compiled Triton kernels with fixed scalar arguments. Replaying that here keeps
 // Python, Triton's launcher and a Python autograd node off the call path: at around a thousand keys
 // they cost more host time than the kernels take on the GPU.
 //
-// A plan works on a list of tensors, its slots: first its inputs, then one per allocation or sum,
-// in step order. A launch argument is a slot's data pointer or a scalar. The launch function is
+// A plan works on a list of tensors, its slots: first its inputs, then one per allocation, in step
+// order. A launch argument is a slot's data pointer or a scalar. The launch function is
 // cuLaunchKernel's address, handed over from Python (tests hand over a recorder instead).
 
 #include <torch/extension.h>
@@ -39,11 +39,10 @@ struct Launch {
 };
 
 struct Step {
-  enum Kind { kAlloc, kLaunch, kSumChunks } kind;
+  enum Kind { kAlloc, kLaunch } kind;
   std::vector<int64_t> shape;  // kAlloc
   at::ScalarType dtype;        // kAlloc
   Launch launch;               // kLaunch
-  int64_t source;              // kSumChunks: the slot summed over its leading dim
 };
 
 struct Plan {
@@ -115,8 +114,6 @@ std::vector<at::Tensor> run(const Plan& plan, std::vector<at::Tensor> slots) {
       slots.push_back(poison ? at::full(step.shape, std::numeric_limits<double>::quiet_NaN(),
                                         slots[0].options().dtype(step.dtype))
                              : at::empty(step.shape, slots[0].options().dtype(step.dtype)));
-    } else if (step.kind == Step::kSumChunks) {
-      slots.push_back(slots[step.source].sum(0));
     } else {
       launch(step.launch, slots, stream);
     }
@@ -166,7 +163,7 @@ Launch parse_launch(const py::tuple& spec) {
   return step;
 }
 
-// steps: ("alloc", shape, dtype) | ("launch", function, grid, threads, shared, args) | ("sum", slot).
+// steps: ("alloc", shape, dtype) | ("launch", function, grid, threads, shared, args).
 int64_t add_plan(int64_t inputs, const py::list& steps, const std::vector<int64_t>& outputs) {
   auto plan = std::make_shared<Plan>();
   plan->inputs = inputs;
@@ -179,11 +176,6 @@ int64_t add_plan(int64_t inputs, const py::list& steps, const std::vector<int64_
       step.kind = Step::kAlloc;
       step.shape = spec[1].cast<std::vector<int64_t>>();
       step.dtype = spec[2].cast<at::ScalarType>();
-      ++slots;
-    } else if (kind == "sum") {
-      step.kind = Step::kSumChunks;
-      step.source = spec[1].cast<int64_t>();
-      REPLAY_CHECK(step.source >= 0 && step.source < slots, "sum of unknown slot " + std::to_string(step.source));
       ++slots;
     } else {
       REPLAY_CHECK(kind == "launch", "unknown step " + kind);

@@ -4,8 +4,8 @@ A FlashSign call is cheap on the GPU at a thousand keys or so (tens of microseco
 on the host: Python picks tiles and allocates outputs, Triton's launcher packs 30-odd arguments per
 kernel, and a Python autograd node costs the engine a trip back into Python. So the first call of a
 case (form, shapes, strides, dtype, 16-byte alignment, mask layout, eps, device) runs in Python and
-records what it does: every output allocation, every compiled kernel launched with its arguments,
-every sum of chunk partials. Its backward is recorded the same way. Later calls of the case replay
+records what it does: every output allocation and every compiled kernel launched with its
+arguments. Its backward is recorded the same way. Later calls of the case replay
 both from C++ (kernels/replay.cpp): one call into the extension, a C++ autograd node, and
 cuLaunchKernel on the recorded kernels. The kernels and their arguments are the ones Python chose,
 so results are identical.
@@ -53,7 +53,7 @@ class Form(NamedTuple):
 
 class Recorder:
     """Records one call's steps as a plan over slots: the call's inputs first (None: an input it
-    does not have), then one slot per allocation and per sum, in order. A pointer argument must be
+    does not have), then one slot per allocation, in order. A pointer argument must be
     some slot's address; anything else refuses the recording."""
 
     def __init__(self, inputs):
@@ -88,10 +88,6 @@ class Recorder:
     def alloc(self, tensor):
         self.steps.append(("alloc", tuple(tensor.shape), tensor.dtype))
         self._new_slot(tensor)
-
-    def sum_chunks(self, partial, out):
-        self.steps.append(("sum", self._slot(partial)))
-        self._new_slot(out)
 
     def launch(self, kernel, compiled, grid, args):
         meta = compiled.metadata

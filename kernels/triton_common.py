@@ -1,7 +1,7 @@
 """Pieces both FlashSign forms share: the interpreter switch, an fp32-accumulating dot, a cheap
-kernel launch, output allocation, the key-mask arguments and the backward's Delta = rowsum(dO * O)
-pass. Launches, allocations and sums of chunk partials go through here, so kernels.replay can record
-them."""
+kernel launch, output allocation, the key-mask arguments, the sum of chunk partials and the
+backward's Delta = rowsum(dO * O) pass. Launches and allocations go through here, so kernels.replay
+can record them."""
 import contextlib
 import os
 import threading
@@ -51,12 +51,23 @@ def delta_kernel(
     tl.store(DELTA + pid_bh * N + rows, delta, mask=row_ok)
 
 
+@triton.jit
+def sum_chunks_kernel(PARTIAL, OUT, chunks, size, BLOCK: tl.constexpr):
+    """OUT[i] = sum over c of PARTIAL[c * size + i], fp32, in chunk order (deterministic)."""
+    offsets = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    ok = offsets < size
+    total = tl.load(PARTIAL + offsets, mask=ok, other=0.0)
+    for chunk in range(1, chunks):
+        total += tl.load(PARTIAL + chunk * size + offsets, mask=ok, other=0.0)
+    tl.store(OUT + offsets, total, mask=ok)
+
+
 _recording = threading.local()  # .recorder: the kernels.replay recorder of this thread's call, if any
 
 
 @contextlib.contextmanager
 def recording(recorder):
-    """Hands this thread's launches, allocations and sums to `recorder` (None: to nobody)."""
+    """Hands this thread's launches and allocations to `recorder` (None: to nobody)."""
     previous = getattr(_recording, "recorder", None)
     _recording.recorder = recorder
     try:
@@ -117,13 +128,14 @@ def empty(shape, dtype, device):
 
 
 def sum_chunks(partial):
-    """The chunk partials of a reduction, (chunks, ...), summed over chunks."""
+    """The chunk partials of a reduction, (chunks, ...) contiguous fp32, summed over chunks. A Triton
+    kernel rather than torch.sum: a replayed call then launches it directly, without ATen's dispatch."""
     if partial.shape[0] == 1:
         return partial[0]  # a view: its address is the partials', already known to a recorder
-    out = partial.sum(0)
-    recorder = _recorder()
-    if recorder is not None:
-        recorder.sum_chunks(partial, out)
+    out = empty(partial.shape[1:], torch.float32, partial.device)
+    block = 1024
+    launch(sum_chunks_kernel, (triton.cdiv(out.numel(), block),), (partial, out), (partial.shape[0], out.numel()),
+           BLOCK=block)
     return out
 
 

@@ -1,4 +1,4 @@
-"""kernels.replay records a FlashSign call's allocations, launches and sums once, and replays later
+"""kernels.replay records a FlashSign call's allocations and launches once, and replays later
 calls of the same case from C++ (kernels/replay.cpp), forward and backward.
 
 On CPU the extension is built for real and replays a stand-in form: its "kernels" copy one buffer
@@ -53,12 +53,12 @@ def copy(kernel, src, dst, scale=0.375, rows=-7):
 
 
 def copy_forward(q, k, v, key_padding_mask, eps):
-    """O = Q, with a second output (Q's rows summed over chunks) as the state saved for backward."""
+    """O = Q, with a second output (K's first six elements) as the state saved for backward."""
     o = common.empty(q.shape, q.dtype, q.device)
     copy(FORWARD, q, o)
-    partial = common.empty((2, 3), torch.float32, q.device)
-    copy(FORWARD, k, partial)  # k's first six elements
-    return o, common.sum_chunks(partial)
+    state = common.empty((2, 3), torch.float32, q.device)
+    copy(FORWARD, k, state)
+    return o, state
 
 
 def copy_backward(q, k, v, key_padding_mask, o, state, do):
@@ -125,11 +125,11 @@ def test_a_second_call_replays_both_passes_from_cpp(stand_in_launches):
     functions = [launch[0] for launch in stand_in_launches]
     assert functions == [11, 11, 12, 13, 14]
     nbytes = q.numel() * 4
-    fwd_o, fwd_partial, dq, dk, dv = stand_in_launches
+    fwd_o, fwd_state, dq, dk, dv = stand_in_launches
     assert fwd_o[1:4] == ((3, 2, 1), (128, 1, 1), 1536)
     assert fwd_o[4][0] == q.data_ptr() and fwd_o[4][1] == out.data_ptr()
     assert fwd_o[4][2:] == [nbytes, struct.unpack("<I", struct.pack("<f", 0.375))[0], 2**32 - 7, 0, 0]
-    assert fwd_partial[4][0] == k.data_ptr()
+    assert fwd_state[4][0] == k.data_ptr()
     assert dq[4][1] == q.grad.data_ptr() and dk[4][0] == k.data_ptr()
     assert dk[4][3:5] == [struct.unpack("<I", struct.pack("<f", -2.5))[0], 1 << 20]
     assert dv[4][0] == out.data_ptr()
