@@ -1,6 +1,9 @@
 """A trained model's network, refined with the data it was trained on (the BEELINE read-out).
 
-Three steps, each chosen per data group on BEELINE replicates 0-2 (results/TUNING.md):
+Four steps, each chosen per data group on BEELINE replicates 0-2 (results/TUNING.md):
+- symmetrise (optional): each edge's magnitude becomes |w[i, j]| + |w[j, i]|, so that the model says
+  which genes interact and the pseudotime lead (orient) alone says which way (the model's own
+  asymmetry between the two directions of a pair did not help on the curated group);
 - balance (optional): each edge divided by sqrt(its target's total |weight| x its regulator's
   total), so that genes the model finds easy or hard to predict do not crowd out the ranking;
 - orient (optional): edges scaled by whether the regulator changes first along pseudotime
@@ -40,6 +43,8 @@ def _check(options):
         raise InputError(f"sign_votes must be a non-empty list from {SIGN_VOTES}, got {options.sign_votes}")
     if "lagged_correlation" in options.sign_votes and not options.orient:
         raise InputError("the lagged_correlation sign vote uses refine.orient's bins and lags; set refine.orient")
+    if not isinstance(options.get("symmetrise", False), bool):
+        raise InputError(f"refine.symmetrise must be true or false, got {options.get('symmetrise')!r}")
     if options.orient:
         if options.orient.pooling not in POOLINGS:
             raise InputError(f"refine.orient.pooling must be one of {sorted(POOLINGS)}, got {options.orient.pooling!r}")
@@ -61,7 +66,11 @@ def refine(weights, evidence: dict, options) -> np.ndarray:
              "correlation": lambda: np.sign(evidence["correlation"]),
              "lagged_correlation": lambda: np.sign(evidence["lagged"].sum(0))}
     sign = np.sign(sum(votes[name]() for name in options.sign_votes))
-    magnitude = np.abs(balanced(weights) if options.balance else weights)
+    magnitude = np.abs(weights)
+    if options.get("symmetrise", False):
+        magnitude = magnitude + magnitude.T
+    if options.balance:
+        magnitude = balanced(magnitude)
     if options.orient:
         lagged = evidence["lagged"]
         magnitude = orient(magnitude, pseudotime_lead(lagged, options.orient.pooling), options.orient.sharpness)
