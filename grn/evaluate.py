@@ -116,7 +116,7 @@ def evaluate_dataset(dataset: Dataset, cfg: DictConfig, folder: Path) -> pd.Data
 def group_settings(cfg: DictConfig, group: str) -> DictConfig:
     """The shared model, trainer, loader, preprocess and read-out settings, with the group's overrides.
     `refine: null` turns the refine step off for every group, whatever a group would change in it."""
-    keys = ("model", "trainer", "loader", "preprocess", "readout", "pseudotime", "refine")
+    keys = ("model", "trainer", "loader", "preprocess", "readout", "pseudotime", "refine", "n_seeds")
     shared = OmegaConf.create({key: OmegaConf.to_container(cfg, resolve=True)[key] for key in keys})
     settings = OmegaConf.merge(shared, cfg.groups.get(group) or {})
     if cfg.refine is None:
@@ -125,21 +125,40 @@ def group_settings(cfg: DictConfig, group: str) -> DictConfig:
 
 
 def train_and_read_out(adata, settings: DictConfig, normaliser: str, seed: int, evidence=None) -> pd.DataFrame:
-    """Train one GRN transformer on `adata` with the Lightning trainer; its network as ranked edges,
-    refined with the data's `evidence` (grn.refine) when given."""
-    L.seed_everything(seed, workers=True, verbose=False)
+    """Train settings.n_seeds GRN transformers on `adata` (seeds seed, seed + 1, ...) with the Lightning
+    trainer; their networks averaged (seed_average) as ranked edges, refined with the data's `evidence`
+    (grn.refine) when given."""
+    n_seeds = settings.get("n_seeds", 1)
+    if not isinstance(n_seeds, int) or n_seeds < 1:
+        raise InputError(f"n_seeds must be a whole number >= 1, got {n_seeds!r}")
     data = preprocess(adata, **settings.preprocess)
     genes = list(data.var_names)
     if settings.pseudotime:
         data = with_pseudotime(data)
+    runs = [train_one(data, settings, normaliser, s)[:len(genes), :len(genes)]
+            for s in range(seed, seed + n_seeds)]
+    weights = seed_average(runs)
+    return edges_from_matrix(weights if evidence is None else refine(weights, evidence, settings.refine), genes)
+
+
+def train_one(data, settings: DictConfig, normaliser: str, seed: int) -> np.ndarray:
+    """One model trained at `seed` on the preprocessed `data`; its (target, regulator) read-out."""
+    L.seed_everything(seed, workers=True, verbose=False)
     datamodule = ExpressionDataModule(data, seed=seed, **settings.loader)
     model_options = {key: value for key, value in settings.model.items() if key != "attention"}
     module = GRNModule(n_genes=datamodule.n_genes, normaliser=normaliser, **model_options)
     trainer = instantiate(settings.trainer, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                           enable_model_summary=False)
     trainer.fit(module, datamodule)
-    weights = read_network(module.model, datamodule, settings.readout, normaliser, seed)[:len(genes), :len(genes)]
-    return edges_from_matrix(weights if evidence is None else refine(weights, evidence, settings.refine), genes)
+    return read_network(module.model, datamodule, settings.readout, normaliser, seed)
+
+
+def seed_average(weights: list) -> np.ndarray:
+    """Several seeds' signed networks as one: the mean |weight|, with the seeds' majority sign (ties +).
+    (The mean of the signed weights would let seeds that disagree on a sign cancel an edge's magnitude.)"""
+    stack = np.asarray(weights, dtype=np.float64)
+    sign = np.sign(np.sign(stack).sum(0))
+    return np.abs(stack).mean(0) * np.where(sign == 0, 1.0, sign)
 
 
 def data_evidence_of(data, options):

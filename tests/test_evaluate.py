@@ -151,3 +151,21 @@ def test_refine_null_turns_the_step_off_for_every_group(tmp_path, data_root):
     assert cfg.groups.synthetic.refine.orient.pooling == "max"  # a group that would change it
     for group in ("curated", "synthetic", "simulated"):
         assert evaluate_module.group_settings(cfg, group).refine is None
+
+
+def test_seed_average_takes_the_mean_magnitude_and_the_majority_sign():
+    runs = [np.array([[0.0, -2.0], [1.0, 0.5]]), np.array([[0.0, 1.0], [3.0, -0.5]]), np.array([[0.0, -3.0], [-2.0, 0.0]])]
+    expected = np.zeros((2, 2))
+    for i in range(2):
+        for j in range(2):
+            votes = sum(int(r[i, j] > 0) - int(r[i, j] < 0) for r in runs)
+            expected[i, j] = (1.0 if votes >= 0 else -1.0) * sum(abs(r[i, j]) for r in runs) / 3
+    np.testing.assert_allclose(evaluate_module.seed_average(runs), expected)  # [[0, -2], [2, 1/3]]
+    np.testing.assert_allclose(evaluate_module.seed_average(runs[:1]), runs[0])  # one seed: as read out
+
+
+def test_curated_averages_three_seeds_and_the_other_groups_one(tmp_path, data_root):
+    cfg = tiny(tmp_path, data_root)
+    assert [evaluate_module.group_settings(cfg, g).n_seeds for g in ("curated", "synthetic", "simulated")] == [3, 1, 1]
+    assert evaluate_module.group_settings(cfg, "curated").refine.symmetrise is True
+    assert evaluate_module.group_settings(cfg, "synthetic").refine.symmetrise is False
