@@ -1,4 +1,4 @@
-"""Scratch sweep behind session 5 of results/TUNING.md (curated refine variants, replicates 0-2 only):
+"""Scratch sweep behind session 8 of results/TUNING.md (curated refine variants, replicates 0-2 only):
 ensemble.py's saved knockout matrices (seeds 0-2) refined under each variant by a re-implementation of
 grn.refine with extra knobs (sym: add that fraction of the reverse magnitude; symop: max/geo/min of the
 two directions; balance: exponent; floor: orientation floor; sharp, pool, bins, lags, strength; ens: the
