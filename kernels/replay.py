@@ -75,10 +75,6 @@ class Recorder:
         self._slots[tensor.data_ptr()] = slot
         self._alive.append(tensor)
 
-    def _new_slot(self, tensor):
-        self._bind(tensor, self._next)
-        self._next += 1
-
     def _slot(self, tensor):
         slot = self._slots.get(tensor.data_ptr())
         if slot is None:
@@ -87,7 +83,8 @@ class Recorder:
 
     def alloc(self, tensor):
         self.steps.append(("alloc", tuple(tensor.shape), tensor.dtype))
-        self._new_slot(tensor)
+        self._bind(tensor, self._next)
+        self._next += 1
 
     def launch(self, kernel, compiled, grid, args):
         meta = compiled.metadata
