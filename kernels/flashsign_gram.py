@@ -28,7 +28,7 @@ fp32 inputs use "ieee" dots throughout.
 Caveats:
 - r^2 is a quadratic form whose rounding error scales with |q|^2 |G_kk|, not with r^2: accuracy drops
   for a query almost orthogonal to every key (r far below |q| |K|). The streamed kernels do not have this.
-- Each call launches one or two kernels forward and one or two backward (plus one summing chunk partials
+- Each call launches one or two kernels forward and one or three backward (plus one summing chunk partials
   when the rows are split), shorter ones than the streamed form's: at few keys the streamed form is
   faster, and kernels.flashsign takes it there (its GRAM_FROM_KEYS).
 """
@@ -50,7 +50,7 @@ _MIN_ROWS_PER_CHUNK = 256
 
 @triton.jit
 def _gram_kernel(
-    A, X, Y, KEEP, R, O, PARTIAL,
+    A, X, Y, KEEP, R, DELTA, PARTIAL,
     stride_ab, stride_ah, stride_an, stride_ad,
     stride_xb, stride_xh, stride_xn, stride_xd,
     stride_yb, stride_yh, stride_yn, stride_yd,
@@ -64,8 +64,7 @@ def _gram_kernel(
 
     The (D, 2D) result's first D columns come from X, the last D from Y. Forward (unweighted) the
     rows are keys, masked by KEEP. Backward (weighted) they are queries, and x_n, y_n are weighted
-    by c_n and a_n, computed from R and, for c_n, Delta_n = rowsum(dO_n * O_n) with Y = dO and the
-    forward's own (contiguous) O: no separate Delta pass, so one launch and one buffer fewer.
+    by c_n and a_n, computed from R and DELTA.
     """
     pid_c = tl.program_id(0)
     pid_chunk = tl.program_id(1)
@@ -101,12 +100,7 @@ def _gram_kernel(
             if from_y:
                 w = scale / r
             else:
-                o = tl.load(O + pid_bh * N * HEAD_DIM + rows[:, None] * HEAD_DIM + feats[None, :],
-                            mask=row_ok[:, None], other=0.0)
-                do = tl.load(y_base + rows[:, None] * stride_yn + feats[None, :] * stride_yd,
-                             mask=row_ok[:, None], other=0.0)
-                delta = tl.sum(o.to(tl.float32) * do.to(tl.float32), 1)
-                w = -delta * (scale * scale) / (2.0 * r * r)
+                w = -tl.load(DELTA + pid_bh * N + rows, mask=row_ok, other=0.0) * (scale * scale) / (2.0 * r * r)
             acc = _dot_fp32(a_t.to(tl.float32), x.to(tl.float32) * w[:, None], acc, MIXED_PRECISION)
         else:
             acc = dot(a_t, x, acc, RAW_PRECISION)
@@ -142,7 +136,7 @@ def _times_gram(x, G, g_rows, g_cols, TRANSPOSED: tl.constexpr, PRECISION: tl.co
 
 @triton.jit
 def _rows_kernel(
-    Q, K, V, DO, KEEP, GRAM, DGRAM, R, O, DQ, DK, DV,
+    Q, K, V, DO, KEEP, GRAM, DGRAM, R, DELTA, O, DQ, DK, DV,
     stride_qb, stride_qh, stride_qn, stride_qd,
     stride_kb, stride_kh, stride_kn, stride_kd,
     stride_vb, stride_vh, stride_vn, stride_vd,
@@ -155,8 +149,7 @@ def _rows_kernel(
 ):
     """One block of rows through the (D, 2D) fp32 matrices GRAM = [G_kk | G_kv] and, backward,
     DGRAM = [dG_kk | dG_kv], BLOCK_C output columns at a time (a whole D x D fp32 matrix would not
-    fit in registers). Forward writes O and R; backward reads O (for Delta = rowsum(dO * O)) and
-    writes DQ, DK and DV (contiguous)."""
+    fit in registers). Forward writes O and R; backward writes DQ, DK and DV (contiguous)."""
     pid_m = tl.program_id(0)
     pid_bh = tl.program_id(1).to(tl.int64)
     b = pid_bh // H
@@ -170,14 +163,11 @@ def _rows_kernel(
     do_rows = DO + b * stride_gb + h * stride_gh + rows[:, None] * stride_gn
     k_rows = K + b * stride_kb + h * stride_kh + rows[:, None] * stride_kn
     v_rows = V + b * stride_vb + h * stride_vh + rows[:, None] * stride_vn
-    o_rows = O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on
     # Runtime loops over column blocks, with the row tiles loaded inside them: unrolled, the
     # compiler keeps every tile's fp32 copy live across blocks and spills at D >= 128.
     if BACKWARD:
         r = tl.load(R + pid_bh * N + rows, mask=row_ok, other=1.0)
-        o = tl.load(o_rows + feats[None, :] * stride_od, mask=row_ok[:, None], other=0.0)
-        do = tl.load(do_rows + feats[None, :] * stride_gd, mask=row_ok[:, None], other=0.0)
-        delta = tl.sum(o.to(tl.float32) * do.to(tl.float32), 1)
+        delta = tl.load(DELTA + pid_bh * N + rows, mask=row_ok, other=0.0)
         a = (scale / r)[:, None]
         two_c = (-delta * (scale * scale) / (r * r))[:, None]
         dgram = DGRAM + pid_bh * (HEAD_DIM * 2 * HEAD_DIM)
@@ -211,7 +201,8 @@ def _rows_kernel(
             cols = first + tl.arange(0, BLOCK_C)
             q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
             o = _times_gram(q, gram, feats, HEAD_DIM + cols, False, PRECISION, HEAD_DIM) * (scale / r)[:, None]
-            tl.store(o_rows + cols[None, :] * stride_od, o.to(O.dtype.element_ty), mask=row_ok[:, None])
+            tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + cols[None, :] * stride_od,
+                     o.to(O.dtype.element_ty), mask=row_ok[:, None])
         tl.store(R + pid_bh * N + rows, r, mask=row_ok)
 
 
@@ -369,8 +360,8 @@ def _dot_modes(dtype):
 
 
 def _reduce(a, x, y, keep_args, weights, has_mask):
-    """(B*H, D, 2D) fp32: a^T [x | y] summed over rows (weighted from (r, o) when given, y being dO),
-    the rows split into chunks across programs."""
+    """(B*H, D, 2D) fp32: a^T [x | y] summed over rows (weighted by (r, delta) when given), the
+    rows split into chunks across programs."""
     batch, heads, n, head_dim = a.shape
     if n == 0 or batch * heads == 0:
         return torch.zeros(batch * heads, head_dim, 2 * head_dim, dtype=torch.float32, device=a.device)
@@ -385,11 +376,11 @@ def _reduce(a, x, y, keep_args, weights, has_mask):
     chunks = triton.cdiv(n, rows_per_chunk)
     partial = common.empty((chunks, batch * heads, head_dim, 2 * head_dim), torch.float32, a.device)
     keep, stride_mb, stride_mn = keep_args
-    r, o = weights if weighted else (partial, partial)
+    r, delta = weights if weighted else (partial, partial)
     raw, mixed = _dot_modes(a.dtype)
     options = {} if INTERPRETED else dict(num_warps=4, num_stages=2 if weighted else 3)
     common.launch(
-        _gram_kernel, (col_blocks, chunks, batch * heads), (a, x, y, keep, r, o, partial),
+        _gram_kernel, (col_blocks, chunks, batch * heads), (a, x, y, keep, r, delta, partial),
         (*a.stride(), *x.stride(), *y.stride(), stride_mb, stride_mn, heads, n, rows_per_chunk,
          1.0 / math.sqrt(head_dim)),
         HEAD_DIM=head_dim, BLOCK_N=block_n, BLOCK_C=block_c, HAS_MASK=has_mask,
@@ -397,7 +388,7 @@ def _reduce(a, x, y, keep_args, weights, has_mask):
     return common.sum_chunks(partial)
 
 
-def _map_rows(q, k, v, do, keep_args, gram, dgram, r, outputs, eps, has_mask):
+def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_mask):
     batch, heads, n, head_dim = q.shape
     backward = do is not None
     block_m, block_c, *warps = _ROW_TILES[head_dim]
@@ -409,7 +400,8 @@ def _map_rows(q, k, v, do, keep_args, gram, dgram, r, outputs, eps, has_mask):
     options = {} if INTERPRETED else dict(num_warps=warps[backward], num_stages=1)
     common.launch(
         _rows_kernel, (triton.cdiv(n, block_m), batch * heads),
-        (q, k, v, do if backward else q, keep, gram, dgram if backward else gram, r, o, dq, dk, dv),
+        (q, k, v, do if backward else q, keep, gram, dgram if backward else gram, r,
+         delta if backward else r, o, dq, dk, dv),
         (*q.stride(), *k.stride(), *v.stride(), *grad_strides, *o.stride(), stride_mb, stride_mn,
          heads, n, 1.0 / math.sqrt(head_dim), eps),
         HEAD_DIM=head_dim, BLOCK_M=block_m, BLOCK_C=block_c, BACKWARD=backward, HAS_MASK=has_mask,
@@ -464,7 +456,7 @@ def _forward(q, k, v, key_padding_mask, eps):
         _one_pass_forward(q, k, v, keep_args, (o, r, gram), eps, has_mask)
     else:
         gram = _reduce(k, k, v, keep_args, None, has_mask)
-        _map_rows(q, k, v, None, keep_args, gram, None, r, (o, o, o, o), eps, has_mask)
+        _map_rows(q, k, v, None, keep_args, gram, None, r, None, (o, o, o, o), eps, has_mask)
     return o, r, gram
 
 
@@ -476,9 +468,10 @@ def _backward(q, k, v, key_padding_mask, o, r, gram, do):
     if _takes_one_pass(q.shape[2], q.shape[3], _ONE_PASS_BACKWARD_TILES, _ONE_PASS_BACKWARD_MAX_KEYS):
         _one_pass_backward(q, k, v, o, r, gram, do, keep_args, (dq, dk, dv), has_mask)
         return dq, dk, dv
+    delta = common.row_deltas(o, do)
     # Query rows are never masked: only the key side of the Gram matrices excludes masked keys.
-    dgram = _reduce(q, q, do, keep_args, (r, o), False)
-    _map_rows(q, k, v, do, keep_args, gram, dgram, r, (o, dq, dk, dv), 0.0, has_mask)
+    dgram = _reduce(q, q, do, keep_args, (r, delta), False)
+    _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, (dq, dq, dk, dv), 0.0, has_mask)
     return dq, dk, dv
 
 
