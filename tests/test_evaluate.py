@@ -164,8 +164,10 @@ def test_seed_average_takes_the_mean_magnitude_and_the_majority_sign():
     np.testing.assert_allclose(evaluate_module.seed_average(runs[:1]), runs[0])  # one seed: as read out
 
 
-def test_curated_averages_three_seeds_and_the_other_groups_one(tmp_path, data_root):
+def test_curated_averages_three_seeds_and_hides_half_the_genes(tmp_path, data_root):
     cfg = tiny(tmp_path, data_root)
-    assert [evaluate_module.group_settings(cfg, g).n_seeds for g in ("curated", "synthetic", "simulated")] == [3, 1, 1]
+    groups = ("curated", "synthetic", "simulated")
+    assert [evaluate_module.group_settings(cfg, g).n_seeds for g in groups] == [3, 1, 1]
+    assert [evaluate_module.group_settings(cfg, g).loader.mask_fraction for g in groups] == [0.5, 0.25, 0.25]
     assert evaluate_module.group_settings(cfg, "curated").refine.symmetrise is True
     assert evaluate_module.group_settings(cfg, "synthetic").refine.symmetrise is False
