@@ -15,11 +15,11 @@ log = logging.getLogger(__name__)
 def main(cfg: DictConfig) -> float | None:
     import wandb
 
-    from grn.pipeline import train_and_read_out  # after Hydra parsed the command line: fast --help
+    from grn.run import run  # after Hydra parsed the command line: fast --help
 
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        metrics = train_and_read_out(cfg)
+        network = run(cfg)
     except Exception as error:
         wandb.finish(exit_code=1)  # the W&B run is closed and marked failed, whatever happened
         bad_input = isinstance(error, InputError)
@@ -32,7 +32,7 @@ def main(cfg: DictConfig) -> float | None:
             raise SystemExit(f"error: {error}") from None
         raise
     wandb.finish()
-    return metrics.get("auprc_ratio")
+    return None if network is None else network.metrics.get("auprc_ratio")
 
 
 if __name__ == "__main__":

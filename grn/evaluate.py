@@ -1,7 +1,7 @@
 """Evaluate on every dataset of a BEELINE-like folder: python -m grn.evaluate data_root=<folder> out=<folder>
 
 For each dataset (<data_root>/<group>/<family>/<dataset>/ExpressionData.csv, refNetwork.csv, ...):
-train our models (one fixed configuration per data group), run the baselines, write every method's
+train our models through the run core (grn.run; one fixed configuration per data group), run the baselines, write every method's
 ranked edges to <out>/<dataset>/<method>.csv, and score them with the shipped peers/*.csv against the
 ground truth; <out>/<dataset>/scores.csv, written last, marks the dataset finished, so a rerun skips
 it. Then <out>/results.csv, the per-family median tables <out>/summary.md, PR curves and network
@@ -12,32 +12,24 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 
-import anndata as ad
 import hydra
-import lightning as L
 import numpy as np
 import pandas as pd
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from grn.baselines import BASELINES
-from grn.data import load_beeline
-from grn.datamodule import ExpressionDataModule
+from grn.data.loaders import load_beeline
+from grn.data.preprocess import preprocess
 from grn.errors import InputError
 from grn.io import atomic_write, write_ranked_edges
-from grn.lit_module import GRNModule
-from grn.metrics import score_network
-from grn.network import read_network
-from grn.plots import plot_network_heatmap, plot_pr_curve
-from grn.preprocess import preprocess
-from grn.readout import edges_from_matrix
-from grn.refine import data_evidence, refine
+from grn.run import run
+from grn.scoring.baselines import BASELINES
+from grn.scoring.metrics import score_network
+from grn.scoring.plots import plot_network_heatmap, plot_pr_curve
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["group", "family", "dataset", "method", "auprc_ratio", "epr", "auroc", "sign_acc"]
-PSEUDOTIME = "__pseudotime__"
 
 
 @dataclass(frozen=True)
@@ -90,13 +82,12 @@ def evaluate_dataset(dataset: Dataset, cfg: DictConfig, folder: Path) -> pd.Data
     if done.exists():
         return pd.read_csv(done)
     adata = load_beeline(path=dataset.folder)
-    truth = adata.uns["ground_truth"]
-    networks = {}
     settings = group_settings(cfg, dataset.group)
-    expression = preprocess(adata, **settings.preprocess)
-    evidence = data_evidence_of(expression, settings.refine)  # one per dataset, for every model
+    expression = preprocess(adata, **settings.data.preprocess)  # once, for every model and baseline
+    networks = {}
     for method, normaliser in cfg.models.items():
-        networks[method] = train_and_read_out(adata, settings, normaliser, cfg.seed, evidence)
+        settings.model.attention.normaliser = normaliser
+        networks[method] = run(settings, data=expression).edges()
     for name in cfg.baselines:
         if name not in BASELINES:
             raise InputError(f"unknown baseline {name!r}; expected one of {sorted(BASELINES)}")
@@ -106,6 +97,7 @@ def evaluate_dataset(dataset: Dataset, cfg: DictConfig, folder: Path) -> pd.Data
     if cfg.peers:
         for path in sorted((dataset.folder / "peers").glob("*.csv")):
             networks[f"peer:{path.stem}"] = pd.read_csv(path, sep="\t")
+    truth = adata.uns["ground_truth"]
     rows = [{"group": dataset.group, "family": dataset.family, "dataset": dataset.name, "method": method,
              **score_network(edges, truth)} for method, edges in networks.items()]
     table = pd.DataFrame(rows)[COLUMNS]
@@ -114,79 +106,12 @@ def evaluate_dataset(dataset: Dataset, cfg: DictConfig, folder: Path) -> pd.Data
 
 
 def group_settings(cfg: DictConfig, group: str) -> DictConfig:
-    """The shared model, trainer, loader, preprocess and read-out settings, with the group's overrides.
+    """The run settings with the data group's overrides (`groups.<group>`) merged in.
     `refine: null` turns the refine step off for every group, whatever a group would change in it."""
-    keys = ("model", "trainer", "loader", "preprocess", "readout", "pseudotime", "refine", "n_seeds")
-    shared = OmegaConf.create({key: OmegaConf.to_container(cfg, resolve=True)[key] for key in keys})
-    settings = OmegaConf.merge(shared, cfg.groups.get(group) or {})
+    settings = OmegaConf.merge(cfg, cfg.groups.get(group) or {})
     if cfg.refine is None:
         settings.refine = None
     return settings
-
-
-def train_and_read_out(adata, settings: DictConfig, normaliser: str, seed: int, evidence=None) -> pd.DataFrame:
-    """Train settings.n_seeds GRN transformers on `adata` (seeds seed, seed + 1, ...) with the Lightning
-    trainer; their networks averaged (seed_average) as ranked edges, refined with the data's `evidence`
-    (grn.refine) when given."""
-    n_seeds = settings.get("n_seeds", 1)
-    if not isinstance(n_seeds, int) or n_seeds < 1:
-        raise InputError(f"n_seeds must be a whole number >= 1, got {n_seeds!r}")
-    data = preprocess(adata, **settings.preprocess)
-    genes = list(data.var_names)
-    if settings.pseudotime:
-        data = with_pseudotime(data)
-    runs = [train_one(data, settings, normaliser, s)[:len(genes), :len(genes)]
-            for s in range(seed, seed + n_seeds)]
-    weights = seed_average(runs)
-    return edges_from_matrix(weights if evidence is None else refine(weights, evidence, settings.refine), genes)
-
-
-def train_one(data, settings: DictConfig, normaliser: str, seed: int) -> np.ndarray:
-    """One model trained at `seed` on the preprocessed `data`; its (target, regulator) read-out."""
-    L.seed_everything(seed, workers=True, verbose=False)
-    datamodule = ExpressionDataModule(data, seed=seed, **settings.loader)
-    model_options = {key: value for key, value in settings.model.items() if key != "attention"}
-    module = GRNModule(n_genes=datamodule.n_genes, normaliser=normaliser, **model_options)
-    trainer = instantiate(settings.trainer, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                          enable_model_summary=False)
-    trainer.fit(module, datamodule)
-    return read_network(module.model, datamodule, settings.readout, normaliser, seed)
-
-
-def seed_average(weights: list) -> np.ndarray:
-    """Several seeds' signed networks as one: the mean |weight|, with the seeds' majority sign (ties +).
-    (The mean of the signed weights would let seeds that disagree on a sign cancel an edge's magnitude.)"""
-    stack = np.asarray(weights, dtype=np.float64)
-    sign = np.sign(np.sign(stack).sum(0))
-    return np.abs(stack).mean(0) * np.where(sign == 0, 1.0, sign)
-
-
-def data_evidence_of(data, options):
-    """grn.refine's evidence from the expression and its pseudotime columns; None when refine is off."""
-    if not options:
-        return None
-    columns = [c for c in data.obs.columns if c.startswith("pseudotime_")]
-    pseudotimes = data.obs[columns].to_numpy(dtype=float) if columns else None
-    try:
-        return data_evidence(np.asarray(data.X), pseudotimes, options)
-    except InputError as err:
-        raise InputError(f"{data.uns.get('name', 'dataset')}: {err}") from None
-
-
-def with_pseudotime(adata):
-    """The expression with one more input column: each cell's pseudotime, scaled to [0, 1] per trajectory
-    (a cell's earliest trajectory time where it lies on several; 0 where it has none)."""
-    columns = [c for c in adata.obs.columns if c.startswith("pseudotime_")]
-    if not columns:
-        raise InputError(f"{adata.uns.get('name', 'dataset')}: pseudotime requested but the data has none "
-                         "(no PseudoTime.csv)")
-    times = adata.obs[columns].to_numpy(dtype=float)
-    scaled = times / np.nanmax(np.where(np.isnan(times), -np.inf, times), axis=0).clip(min=1e-12)
-    time = np.nan_to_num(np.nanmin(np.where(np.isnan(scaled), np.inf, scaled), axis=1), posinf=0.0)
-    data = ad.AnnData(np.column_stack([np.asarray(adata.X), time]).astype(np.float32), obs=adata.obs.copy(),
-                      var=pd.DataFrame(index=[*adata.var_names, PSEUDOTIME]))
-    data.uns.update(adata.uns)
-    return data
 
 
 def summary_markdown(results: pd.DataFrame) -> str:

@@ -1,4 +1,4 @@
-"""Our GENIE3 run (grn.baselines.genie3, as `python -m grn.evaluate` runs it: log1p expression, 100 trees,
+"""Our GENIE3 run (grn.scoring.baselines.genie3, as `python -m grn.evaluate` runs it: log1p expression, 100 trees,
 seed 0) on the curated datasets of replicates 0-2, for the curated read-out sweep (results/TUNING.md).
     TUNE_DATA=<folder of curated/<family>/<dataset>> python results/tuning/genie3_curated.py <out.csv>
 """
@@ -6,8 +6,8 @@ import os, sys
 from pathlib import Path
 import numpy as np, pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from grn.baselines import genie3
-from grn.metrics import score_network
+from grn.scoring.baselines import genie3
+from grn.scoring.metrics import score_network
 
 ROOT = Path(os.environ.get("TUNE_DATA", "../shared/data/beeline"))
 rows = []

@@ -1,0 +1,56 @@
+"""The GRN transformer, assembled from neural circuit diagrams.
+
+Tokens are genes of one cell. Each token embeds its gene identity (a lookup over the gene
+vocabulary g) plus its value channels c = [value * (1 - hidden), hidden]; pre-LayerNorm transformer
+blocks mix the genes; a linear read-out predicts each gene's expression. The whole network is one
+diagram broadcast over cells b; the torch module is the diagram lowered, never written by hand.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ncd_layers import (Axis, Diagram, LayerNorm, Linear, Lookup, TransformerAxes, add, transformer_block)
+
+NORMALISERS = ("l2", "softmax")
+
+
+def grn_transformer(n_genes: int, width: int = 64, heads: int = 4, depth: int = 2, mlp_ratio: int = 2,
+                    normaliser: str = "l2", dropout: float = 0.0) -> Diagram:
+    """(b, x, g) gene ids and (b, x, c) value channels -> (b, x) predicted expression."""
+    if normaliser not in NORMALISERS:
+        raise ValueError(f"normaliser must be one of {NORMALISERS}, got {normaliser!r}")
+    if width % heads:
+        raise ValueError(f"width {width} must be divisible by heads {heads}")
+    ax = TransformerAxes.make(width, heads, mlp_ratio)
+    x, m = ax.tokens, ax.width
+    genes, channels = Axis("g", n_genes, index=True), Axis("c", 2)
+    embed = ((Lookup("gene_embedding", vocabulary=genes, out_axes=(m,))
+              @ Linear("value_embedding", (channels,), (m,))).over(x) >> add((x, m)))
+    blocks = [transformer_block(ax, normaliser, f"block{i + 1}_", dropout) for i in range(depth)]
+    readout = (LayerNorm("final_norm", axis=m) >> Linear("readout", (m,), ())).over(x)
+    diagram = embed
+    for block in blocks:
+        diagram = diagram >> block
+    return (diagram >> readout).over(Axis("b"))
+
+
+class GRNTransformer(nn.Module):
+    def __init__(self, n_genes, width=64, heads=4, depth=2, mlp_ratio=2, normaliser="l2", dropout=0.0):
+        super().__init__()
+        self.normaliser = normaliser  # the read-out takes it from here, not from the config again
+        self.diagram = grn_transformer(n_genes, width, heads, depth, mlp_ratio, normaliser, dropout)
+        self.net = self.diagram.module()
+
+    def forward(self, gene_ids, values, hidden, key_padding_mask=None):
+        """gene_ids (B, N) long, values (B, N) float, hidden (B, N) bool -> (B, N) predictions.
+
+        hidden marks genes whose value is masked out of the input; key_padding_mask True = real gene.
+        """
+        hidden = hidden.to(values.dtype)
+        channels = torch.stack([values * (1 - hidden), hidden], dim=-1)
+        return self.net(gene_ids, channels, key_padding_mask=key_padding_mask)
+
+    def attention_layers(self) -> list[nn.Module]:
+        """Fused attention kernels in depth order, each called as module(q, k, v, key_padding_mask)."""
+        return self.net.fused_attention()

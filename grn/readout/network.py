@@ -1,0 +1,80 @@
+"""The network a trained model implies, as a (target i, regulator j) weight matrix.
+
+Two read-outs: the attention maps (signed for spherical attention; cell sums sharded over processes
+and all-reduced), or in-silico perturbation of each regulator's input (grn.readout.perturbation), which
+scored higher on BEELINE's replicates 0-2 but costs a forward pass per (target, regulator) pair.
+"""
+import numpy as np
+from omegaconf import DictConfig
+from grn.data.cells import cell_loader
+from grn.data.datamodule import ExpressionDataModule
+from grn.errors import InputError
+from grn.readout.perturbation import METHODS as PERTURBATION_METHODS
+from grn.readout.perturbation import REDUCTIONS, perturbation_effects, regulator_normalised
+from grn.readout.attention import ATTENTION_MODES, aggregate_maps, attention_maps
+
+# `method: auto` perturbs up to this many genes (G^2 forward passes per batch) and reads attention beyond.
+AUTO_PERTURBATION_GENES = 64
+
+
+def check_readout(readout: DictConfig, n_genes: int) -> None:
+    """Stop before training, not after it, on a read-out setting that cannot run on n_genes genes."""
+    methods = ("auto", "attention", *PERTURBATION_METHODS)
+    if readout.method not in methods:
+        raise InputError(f"readout.method must be one of {methods}, got {readout.method!r}")
+    method, mode = resolve(readout, n_genes)
+    modes = ATTENTION_MODES if method == "attention" else REDUCTIONS
+    if mode not in modes:
+        raise InputError(f"readout.mode must be auto or one of {modes} for the {method} read-out "
+                         f"({n_genes} genes), got {mode!r}")
+    for key in ("batch_size", "max_cells", "max_edges"):
+        value = readout.get(key)
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if (value is not None or key == "batch_size") and not (whole and value >= 1):
+            allowed = "a whole number >= 1" + ("" if key == "batch_size" else " or null (all)")
+            raise InputError(f"readout.{key} must be {allowed}, got {value!r}")
+
+
+def resolve(readout: DictConfig, n_genes: int) -> tuple[str, str]:
+    """The read-out method and mode, with `auto` made concrete: knockout on magnitudes (signed by the mean
+    effect) for small networks, the signed raw attention map for large ones."""
+    method = readout.method
+    if method == "auto":
+        method = "knockout" if n_genes <= AUTO_PERTURBATION_GENES else "attention"
+    mode = readout.mode
+    if mode == "auto":
+        mode = "raw" if method == "attention" else "abs"
+    return method, mode
+
+
+def read_network(model, datamodule: ExpressionDataModule, readout: DictConfig, seed: int,
+                 shard: int = 0, shards: int = 1, reduce=None) -> np.ndarray:
+    """Weights read on at most readout.max_cells cells drawn at random (fixed seed). The attention read-out
+    splits those cells over `shards` processes and sums them with `reduce`; a perturbation read-out reads
+    them all wherever it is called."""
+    method, mode = resolve(readout, datamodule.n_genes)
+    n_cells = datamodule.adata.n_obs
+    cells = np.sort(np.random.default_rng(seed).permutation(n_cells)[:readout.max_cells or n_cells])
+    if method == "attention":
+        cells = cells[shard::shards]
+    loader = cell_loader(datamodule.adata.X[cells], datamodule.mean, datamodule.std, datamodule.mask_fraction,
+                         datamodule.expressed_only, readout.batch_size, fixed_masks_seed=seed)
+    if method == "attention":
+        maps = attention_maps(model, loader, datamodule.n_genes, reduce=reduce)
+        return aggregate_maps(maps, mode).numpy()
+    knockout = -datamodule.mean / datamodule.std  # the standardised level of zero expression
+    effects = perturbation_effects(model, loader, datamodule.n_genes, method, mode,
+                                   step=readout.step, knockout_values=knockout)
+    if mode == "abs":  # magnitudes rank, the mean effect gives the sign
+        signs = perturbation_effects(model, loader, datamodule.n_genes, method, "mean",
+                                     step=readout.step, knockout_values=knockout).sign()
+        effects = effects * signs
+    return (regulator_normalised(effects) if readout.per_regulator else effects).numpy()
+
+
+def seed_average(weights: list) -> np.ndarray:
+    """Several seeds' signed networks as one: the mean |weight|, with the seeds' majority sign (ties +).
+    (The mean of the signed weights would let seeds that disagree on a sign cancel an edge's magnitude.)"""
+    stack = np.asarray(weights, dtype=np.float64)
+    sign = np.sign(np.sign(stack).sum(0))
+    return np.abs(stack).mean(0) * np.where(sign == 0, 1.0, sign)

@@ -1,0 +1,202 @@
+"""The one run core: data -> model(s) -> fit -> network read-out -> refine -> scores -> outputs and logs.
+
+`run(cfg)` is what `train.py` calls and what `grn.evaluate` calls for each dataset and model. `cfg` is
+composed from the Hydra groups in `configs/` (data, model, readout, trainer, logger, callbacks, paths).
+Files are written only where `cfg.paths.output_dir` is set: network.csv, metrics.json, plots (when
+`cfg.plots`), checkpoints (when the callbacks make them).
+"""
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from grn.data.datamodule import ExpressionDataModule
+from grn.data.preprocess import preprocess, with_pseudotime
+from grn.errors import InputError
+from grn.io import atomic_write, write_json, write_ranked_edges
+from grn.model.module import GRNModule
+from grn.readout.edges import edges_from_matrix
+from grn.readout.network import check_readout, read_network, resolve, seed_average
+from grn.readout.refine import evidence_from, refine
+from grn.scoring.metrics import format_scores, score_network
+from grn.scoring.plots import plot_network_heatmap, plot_pr_curve
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Network:
+    """A run's result: the (target i, regulator j) weights over `genes`, its metrics and trained modules."""
+    genes: list
+    weights: np.ndarray
+    metrics: dict
+    modules: list = field(default_factory=list, repr=False)
+
+    def edges(self, max_edges: int | None = None) -> pd.DataFrame:
+        """Ranked edges regulator -> target, strongest first; only the max_edges strongest when given."""
+        return edges_from_matrix(self.weights, self.genes, max_edges)
+
+
+def run(cfg: DictConfig, data=None) -> Network | None:
+    """Train cfg.n_seeds models (seeds cfg.seed, cfg.seed + 1, ...) on one dataset and read out its network.
+
+    `data`: an already preprocessed AnnData; by default cfg.data.source is loaded and preprocessed.
+    Several seeds' read-outs are averaged (`seed_average`), then refined with the data when cfg.refine is
+    set. Returns None on every process but rank zero."""
+    out = Path(cfg.paths.output_dir) if cfg.paths.get("output_dir") else None
+    if data is None:
+        data = preprocess(load_data(cfg.data.source), **cfg.data.preprocess)
+    genes = list(data.var_names)
+    n_seeds = cfg.get("n_seeds", 1)
+    if not isinstance(n_seeds, int) or isinstance(n_seeds, bool) or n_seeds < 1:
+        raise InputError(f"n_seeds must be a whole number >= 1, got {n_seeds!r}")
+    evidence = evidence_from(data, cfg.get("refine"))  # before training, so that bad settings fail first
+    inputs = with_pseudotime(data) if cfg.data.get("pseudotime") else data
+    check_readout(cfg.readout, inputs.n_vars)
+    loggers = _loggers(cfg, out)
+    fits = [_fit(cfg, inputs, seed, out, loggers, several=n_seeds > 1) for seed in range(cfg.seed, cfg.seed + n_seeds)]
+    if any(fit is None for fit in fits):  # other processes than rank zero
+        return None
+    weights = seed_average([fit.weights[:len(genes), :len(genes)] for fit in fits])
+    if cfg.get("refine"):
+        weights = refine(weights, evidence, cfg.refine)
+    method, mode = resolve(cfg.readout, inputs.n_vars)
+    metrics = {"dataset": data.uns.get("name", ""), "attention": cfg.model.attention.normaliser,
+               "readout": f"{method} ({mode})", "n_cells": int(data.n_obs), "n_genes": len(genes)}
+    if fits[-1].val_loss is not None:
+        metrics["val_loss"] = fits[-1].val_loss
+    truth = data.uns.get("ground_truth")
+    scored = scores = None
+    if truth is not None:
+        scored = _edges_among_truth_genes(weights, genes, truth)
+        scores = score_network(scored, truth)
+        metrics.update(scores)
+    network = Network(genes, weights, metrics, [fit.module for fit in fits])
+    if out is not None:
+        if scores is not None:
+            print(f"\nGRN scores ({metrics['dataset']}, {metrics['attention']} attention, {method} read-out)\n"
+                  f"{format_scores(scores)}")
+        figures = _write_outputs(cfg, network, scored, truth, out)
+        for logger in loggers:
+            _log_results(logger, metrics, figures)
+        log.info("outputs in %s", out)
+    return network
+
+
+@dataclass
+class _Fit:
+    module: GRNModule
+    weights: np.ndarray
+    val_loss: float | None
+
+
+def _fit(cfg: DictConfig, data, seed: int, out: Path | None, loggers: list, several: bool) -> _Fit | None:
+    """One model trained at `seed` with the Lightning trainer, and its (target, regulator) read-out.
+    With several seeds, each keeps its checkpoints in its own folder, so that a resumed run resumes each."""
+    L.seed_everything(seed, workers=True, verbose=False)
+    datamodule = ExpressionDataModule(data, seed=seed, **cfg.data.loader)
+    model_options = {key: value for key, value in cfg.model.items() if key != "attention"}
+    try:
+        module = GRNModule(n_genes=datamodule.n_genes, normaliser=cfg.model.attention.normaliser, **model_options)
+    except ValueError as error:
+        raise InputError(f"model config: {error}") from error
+    checkpoints = None if out is None else out / "checkpoints" / (f"seed{seed}" if several else "")
+    callbacks = [instantiate(options) for options in (cfg.get("callbacks") or {}).values()]
+    for callback in callbacks:
+        if several and isinstance(callback, ModelCheckpoint):
+            callback.dirpath = str(checkpoints)
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    last = None if checkpoints is None else checkpoints / "last.ckpt"
+    resume_from = str(last) if cfg.get("resume") and last is not None and last.exists() else None
+    if resume_from:
+        log.info("resuming from %s", resume_from)
+    trainer.fit(module, datamodule, ckpt_path=resume_from)
+    if last is not None and not trainer.fast_dev_run:
+        trainer.save_checkpoint(last)  # the periodic one may predate the last steps
+    # Attention: each process reads its share of the cells and the partial sums are all-reduced.
+    # Perturbation: rank 0 reads them all. Either way the network does not depend on the process count.
+    method, _ = resolve(cfg.readout, datamodule.n_genes)
+    module.to(trainer.strategy.root_device)  # Lightning hands the model back on the CPU after fit
+    if method == "attention" or trainer.is_global_zero:
+        weights = read_network(module.model, datamodule, cfg.readout, seed, shard=trainer.global_rank,
+                               shards=trainer.world_size,
+                               reduce=lambda partial: trainer.strategy.reduce(partial, reduce_op="sum"))
+    if not trainer.is_global_zero:
+        return None
+    val_loss = trainer.callback_metrics.get("val/loss")
+    return _Fit(module, weights, None if val_loss is None else float(val_loss))
+
+
+def _write_outputs(cfg: DictConfig, network: Network, scored, truth, out: Path) -> dict:
+    """network.csv (the strongest readout.max_edges; scores use every edge), metrics.json and, when
+    cfg.plots, the figures; returns the figures written."""
+    strongest = network.edges(cfg.readout.get("max_edges"))
+    write_ranked_edges(strongest, out / "network.csv")
+    write_json(network.metrics, out / "metrics.json")
+    if not cfg.get("plots", True):
+        return {}
+    name, normaliser = network.metrics["dataset"], network.metrics["attention"]
+    figures = {"network": out / "network_heatmap.png", "diagram": out / "model_diagram.png"}
+    if scored is not None:
+        figures["pr_curve"] = out / "pr_curve.png"
+        plot_pr_curve({f"{normaliser} attention": scored}, truth, figures["pr_curve"], title=name)
+    plot_network_heatmap(strongest, network.genes, figures["network"], truth, title=f"{name}: {normaliser}")
+    diagram = network.modules[0].model.diagram
+    diagram.draw(figures["diagram"])
+    diagram.draw(out / "model_diagram.svg")
+    return figures
+
+
+def _edges_among_truth_genes(weights, genes, truth):
+    """Every edge between genes the ground truth names: scoring ranks all candidate pairs among them,
+    not only those that made network.csv's cut."""
+    named = set(truth["Gene1"].astype(str)) | set(truth["Gene2"].astype(str))
+    keep = [i for i, gene in enumerate(genes) if str(gene) in named]
+    return edges_from_matrix(np.asarray(weights)[np.ix_(keep, keep)], [genes[i] for i in keep])
+
+
+def load_data(source: DictConfig):
+    """Instantiate a data config; bad input surfaces as our InputError, not Hydra's wrapper around it."""
+    try:
+        return instantiate(source)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, InputError):
+            raise error.__cause__ from None
+        raise
+
+
+def _loggers(cfg, out: Path | None) -> list:
+    """Instantiate the configured loggers; a resumed run continues its own W&B run, not a new one."""
+    id_file = None if out is None else out / "wandb_run_id.txt"
+    resuming = bool(cfg.get("resume")) and out is not None and any((out / "checkpoints").glob("**/last.ckpt"))
+    loggers = []
+    for options in (cfg.get("logger") or {}).values():
+        is_wandb = options.get("_target_", "").endswith("WandbLogger")
+        if is_wandb and resuming and id_file.exists():
+            logger = instantiate(options, id=id_file.read_text().strip(), resume="allow")
+        else:
+            logger = instantiate(options)
+        if is_wandb and id_file is not None and rank_zero_only.rank == 0:
+            atomic_write(id_file, lambda tmp, run_id=logger.experiment.id: Path(tmp).write_text(run_id))
+        loggers.append(logger)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return loggers
+
+
+def _log_results(logger, metrics: dict, figures: dict) -> None:
+    numbers = {f"grn/{key}": value for key, value in metrics.items() if isinstance(value, (int, float))}
+    logger.log_metrics(numbers)
+    if hasattr(logger, "log_image"):
+        for key, path in figures.items():
+            logger.log_image(key=f"grn/{key}", images=[str(path)])
+    if hasattr(logger, "experiment") and hasattr(logger.experiment, "summary"):
+        logger.experiment.summary.update(numbers)

@@ -1,0 +1,49 @@
+"""grn.readout.network.read_network: the read-out is deterministic and reads cells the way the model was trained."""
+import anndata as ad
+import numpy as np
+import scipy.sparse as sp
+import torch
+from omegaconf import OmegaConf
+
+from grn.data.datamodule import ExpressionDataModule
+from grn.model.transformer import GRNTransformer
+from grn.readout.network import read_network, seed_average
+
+
+def readout(method):
+    return OmegaConf.create(dict(method=method, mode="auto", per_regulator=False, step=1.0, max_cells=None,
+                                 batch_size=8))
+
+
+def test_read_out_is_deterministic_under_dropout_and_restores_training_mode(reference_attention):
+    X = np.random.default_rng(0).gamma(2.0, 1.0, size=(24, 6)).astype(np.float32)
+    datamodule = ExpressionDataModule(ad.AnnData(X=X), batch_size=8, seed=0)
+    torch.manual_seed(0)
+    model = GRNTransformer(6, width=16, heads=2, depth=1, dropout=0.5).train()
+    for method in ("attention", "knockout"):
+        first, second = (read_network(model, datamodule, readout(method), seed=0) for _ in range(2))
+        np.testing.assert_array_equal(first, second)
+        assert model.training
+
+
+def test_expressed_only_read_out_skips_genes_a_cell_does_not_express(reference_attention):
+    X = np.random.default_rng(1).gamma(2.0, 1.0, size=(24, 5)).astype(np.float32)
+    X[:, 4] = 0.0  # never expressed: an expressed-only model never sees it, so it can carry no edge
+    data = ad.AnnData(X=sp.csr_matrix(X))
+    dense, expressed = (ExpressionDataModule(data, batch_size=8, seed=0, expressed_only=flag) for flag in (False, True))
+    torch.manual_seed(0)
+    model = GRNTransformer(5, width=16, heads=2, depth=1)
+    weights = read_network(model, expressed, readout("attention"), seed=0)
+    assert np.all(weights[4, :] == 0) and np.all(weights[:, 4] == 0)
+    assert np.any(read_network(model, dense, readout("attention"), seed=0)[:, 4] != 0)
+
+
+def test_seed_average_takes_the_mean_magnitude_and_the_majority_sign():
+    runs = [np.array([[0.0, -2.0], [1.0, 0.5]]), np.array([[0.0, 1.0], [3.0, -0.5]]), np.array([[0.0, -3.0], [-2.0, 0.0]])]
+    expected = np.zeros((2, 2))
+    for i in range(2):
+        for j in range(2):
+            votes = sum(int(r[i, j] > 0) - int(r[i, j] < 0) for r in runs)
+            expected[i, j] = (1.0 if votes >= 0 else -1.0) * sum(abs(r[i, j]) for r in runs) / 3
+    np.testing.assert_allclose(seed_average(runs), expected)  # [[0, -2], [2, 1/3]]
+    np.testing.assert_allclose(seed_average(runs[:1]), runs[0])  # one seed: as read out
