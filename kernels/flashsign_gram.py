@@ -5,7 +5,7 @@ with G_kk = K^T K and G_kv = K^T V (D x D, masked keys left out, fp32):
 
     r_i^2 = q_i G_kk q_i^T / D + eps,    O_i = q_i G_kv / (sqrt(D) r_i)
 
-This is the same function as the streamed kernels (kernels/flashsign_triton.py), not an
+This is the same function as the streamed kernels (kernels/flashsign_stream.py), not an
 approximation, and no N x N array exists. Backward, with a_i = 1 / (sqrt(D) r_i) and
 c_i = -Delta_i / (2 D r_i^2), Delta_i = rowsum(dO_i * O_i):
 
@@ -30,20 +30,21 @@ Caveats:
   for a query almost orthogonal to every key (r far below |q| |K|). The streamed kernels do not have this.
 - Each call launches one or two kernels forward and one or three backward (plus one summing chunk partials
   when the rows are split), shorter ones than the streamed form's: at few keys the streamed form is
-  faster, and kernels.flashsign takes it there (its GRAM_FROM_KEYS).
+  faster, and kernels.flashsign takes it there (GRAM_FROM_KEYS in kernels/flashsign_api.py).
 """
 import math
+from typing import NamedTuple
 
 import torch
 import triton
 import triton.language as tl
 
-from kernels import replay
 from kernels import triton_common as common
 from kernels.triton_common import INTERPRETED, dot
 
 # Programs per launch the row-chunk split aims for (four waves of an H100's 132 SMs), and the
-# shortest chunk; measured on an H100 at (4, 16, 1024, 64) (kernels/TUNING.md).
+# shortest chunk: shorter chunks cost more in partial sums than they gain in parallelism
+# (results/kernels/TUNING.md).
 _TARGET_PROGRAMS = 528
 _MIN_ROWS_PER_CHUNK = 256
 
@@ -335,23 +336,24 @@ def _query_rows(q_base, o_base, do_base, r_row, rows, row_ok, feats,
 # fp32 block of a Gram matrix split in two: rows and columns shrink as D grows.
 # ----------------------------------------------------------------------------------------------
 
-# (BLOCK_M, BLOCK_C, num_warps forward, num_warps backward), measured on an H100 (bf16, GPU time;
-# kernels/TUNING.md). D=128 at (4, 16, 4096, 128), fwd + bwd: (64, 32, 4) 0.50 + 1.43 ms,
-# (32, 32, 4) 0.75 + 2.20, (64, 32, 8) 0.81 + 1.96, (32, 64, 4) 0.49 + 2.95.
-_ROW_TILES = {16: (64, 16, 4, 4), 32: (64, 32, 4, 4), 64: (32, 64, 4, 2), 128: (64, 32, 4, 4), 256: (16, 32, 4, 4)}
+class Tiles(NamedTuple):
+    """The Gram form's launch choices, each table keyed by head dim. forward and backward take them
+    as an argument, so a tile sweep passes its candidates instead of changing a table."""
+    rows: dict  # _rows_kernel: (BLOCK_M, BLOCK_C, num_warps forward, num_warps backward)
+    one_pass_max_keys: int  # the one-pass forward up to this many keys ...
+    one_pass: dict  # ... at these head dims: (BLOCK_M, BLOCK_N, num_warps, num_stages)
+    one_pass_backward_max_keys: int  # the one-pass backward likewise
+    one_pass_backward: dict
 
-# The one-pass forward up to this many keys, where recomputing the Gram matrices per row block is
-# cheaper than a separate reduction, at the head dims where it measured faster on an H100 (GPU time,
-# bf16, kernels/TUNING.md): (BLOCK_M, BLOCK_N, num_warps, num_stages). At (4, 16, 1024, 64) it takes
-# 30 us against the two-kernel forward's 40; at D=16 and 32 the two-kernel forward is faster there.
-_ONE_PASS_MAX_KEYS = 1024
-_ONE_PASS_TILES = {64: (128, 128, 4, 3)}
-# The one-pass backward likewise: (BLOCK_M, BLOCK_N, num_warps, num_stages), best of 18 tiles on an H200
-# (GPU time, bf16, kernels/sweep_backward.py; kernels/TUNING.md). At 256 keys it took 17.4 us against the
-# three-kernel backward's 24.0 at D=16 and 25.0 against 26.9 at D=32, and tied at D=64; from 512 keys
-# the repeated reduction (two TF32 products a term) costs more than the launches it saves.
-_ONE_PASS_BACKWARD_MAX_KEYS = 256
-_ONE_PASS_BACKWARD_TILES = {16: (256, 128, 4, 2), 32: (128, 64, 4, 2)}
+
+# The fastest measured, bf16 GPU time (results/kernels/TUNING.md): rows and the one-pass forward on an
+# H100, the one-pass backward on an H200 (benchmarks/sweep_backward.py). One pass repeats the Gram
+# reduction in every block of rows, which costs less than a second launch and a round trip through
+# memory only while keys are few, and only at the head dims listed.
+TILES = Tiles(
+    rows={16: (64, 16, 4, 4), 32: (64, 32, 4, 4), 64: (32, 64, 4, 2), 128: (64, 32, 4, 4), 256: (16, 32, 4, 4)},
+    one_pass_max_keys=1024, one_pass={64: (128, 128, 4, 3)},
+    one_pass_backward_max_keys=256, one_pass_backward={16: (256, 128, 4, 2), 32: (128, 64, 4, 2)})
 
 
 def _dot_modes(dtype):
@@ -388,10 +390,10 @@ def _reduce(a, x, y, keep_args, weights, has_mask):
     return common.sum_chunks(partial)
 
 
-def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_mask):
+def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_mask, tiles):
     batch, heads, n, head_dim = q.shape
     backward = do is not None
-    block_m, block_c, *warps = _ROW_TILES[head_dim]
+    block_m, block_c, *warps = tiles.rows[head_dim]
     if INTERPRETED:
         block_m = min(64, max(16, triton.next_power_of_2(n)))
     keep, stride_mb, stride_mn = keep_args
@@ -408,9 +410,9 @@ def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_m
         PRECISION=_dot_modes(q.dtype)[1], **options)
 
 
-def _one_pass_forward(q, k, v, keep_args, outputs, eps, has_mask):
+def _one_pass_forward(q, k, v, keep_args, outputs, eps, has_mask, tile):
     batch, heads, n, head_dim = q.shape
-    block_m, block_n, warps, stages = _ONE_PASS_TILES[head_dim]
+    block_m, block_n, warps, stages = tile
     if INTERPRETED:
         block_m = block_n = min(64, max(16, triton.next_power_of_2(n)))
     keep, stride_mb, stride_mn = keep_args
@@ -425,9 +427,9 @@ def _one_pass_forward(q, k, v, keep_args, outputs, eps, has_mask):
         RAW_PRECISION=raw, MIXED_PRECISION=mixed, **options)
 
 
-def _one_pass_backward(q, k, v, o, r, gram, do, keep_args, grads, has_mask):
+def _one_pass_backward(q, k, v, o, r, gram, do, keep_args, grads, has_mask, tile):
     batch, heads, n, head_dim = q.shape
-    block_m, block_n, warps, stages = _ONE_PASS_BACKWARD_TILES[head_dim]
+    block_m, block_n, warps, stages = tile
     if INTERPRETED:
         block_m = block_n = min(64, max(16, triton.next_power_of_2(n)))
     keep, stride_mb, stride_mn = keep_args
@@ -440,40 +442,41 @@ def _one_pass_backward(q, k, v, o, r, gram, do, keep_args, grads, has_mask):
         PRECISION=_dot_modes(q.dtype)[1], **options)
 
 
-def _takes_one_pass(n, head_dim, tiles, max_keys):
-    return 0 < n <= max_keys and head_dim in tiles
+def _one_pass_tile(n, head_dim, table, max_keys):
+    """The one-pass kernel's tile at N keys of head dim D, or None where the split kernels run."""
+    return table.get(head_dim) if 0 < n <= max_keys else None
 
 
-def _forward(q, k, v, key_padding_mask, eps):
-    """(O, r, [G_kk | G_kv]) for checked, supported inputs."""
+def forward(q, k, v, key_padding_mask, eps, tiles=None):
+    """(O, r, [G_kk | G_kv]) for checked, supported inputs; `tiles` defaults to TILES."""
+    tiles = TILES if tiles is None else tiles
     batch, heads, n, head_dim = q.shape
     keep_args = common.mask_args(key_padding_mask, q)
     has_mask = key_padding_mask is not None
     o = common.empty(q.shape, q.dtype, q.device)
     r = common.empty((batch * heads, n), torch.float32, q.device)
-    if _takes_one_pass(n, head_dim, _ONE_PASS_TILES, _ONE_PASS_MAX_KEYS):
+    tile = _one_pass_tile(n, head_dim, tiles.one_pass, tiles.one_pass_max_keys)
+    if tile is not None:
         gram = common.empty((batch * heads, head_dim, 2 * head_dim), torch.float32, q.device)
-        _one_pass_forward(q, k, v, keep_args, (o, r, gram), eps, has_mask)
+        _one_pass_forward(q, k, v, keep_args, (o, r, gram), eps, has_mask, tile)
     else:
         gram = _reduce(k, k, v, keep_args, None, has_mask)
-        _map_rows(q, k, v, None, keep_args, gram, None, r, None, (o, o, o, o), eps, has_mask)
+        _map_rows(q, k, v, None, keep_args, gram, None, r, None, (o, o, o, o), eps, has_mask, tiles)
     return o, r, gram
 
 
-def _backward(q, k, v, key_padding_mask, o, r, gram, do):
-    """(dQ, dK, dV) from the forward's inputs and outputs and a contiguous dO."""
+def backward(q, k, v, key_padding_mask, o, r, gram, do, tiles=None):
+    """(dQ, dK, dV) from the forward's inputs and outputs and a contiguous dO; `tiles` defaults to TILES."""
+    tiles = TILES if tiles is None else tiles
     keep_args = common.mask_args(key_padding_mask, q)
     has_mask = key_padding_mask is not None
     dq, dk, dv = (common.empty(q.shape, q.dtype, q.device) for _ in range(3))
-    if _takes_one_pass(q.shape[2], q.shape[3], _ONE_PASS_BACKWARD_TILES, _ONE_PASS_BACKWARD_MAX_KEYS):
-        _one_pass_backward(q, k, v, o, r, gram, do, keep_args, (dq, dk, dv), has_mask)
+    tile = _one_pass_tile(q.shape[2], q.shape[3], tiles.one_pass_backward, tiles.one_pass_backward_max_keys)
+    if tile is not None:
+        _one_pass_backward(q, k, v, o, r, gram, do, keep_args, (dq, dk, dv), has_mask, tile)
         return dq, dk, dv
     delta = common.row_deltas(o, do)
     # Query rows are never masked: only the key side of the Gram matrices excludes masked keys.
     dgram = _reduce(q, q, do, keep_args, (r, delta), False)
-    _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, (dq, dq, dk, dv), 0.0, has_mask)
+    _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, (dq, dq, dk, dv), 0.0, has_mask, tiles)
     return dq, dk, dv
-
-
-# The autograd node and the C++ replay of recorded calls are kernels/replay.py's.
-FORM = replay.Form("gram", _forward, _backward)

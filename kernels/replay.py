@@ -1,21 +1,22 @@
-"""FlashSign's autograd node, and the C++ replay of the launches it records.
+"""Records a FlashSign call's launches once and replays later calls of the same case from C++.
 
 A FlashSign call is cheap on the GPU at a thousand keys or so (tens of microseconds) but costs more
 on the host: Python picks tiles and allocates outputs, Triton's launcher packs 30-odd arguments per
 kernel, and a Python autograd node costs the engine a trip back into Python. So the first call of a
 case (form, shapes, strides, dtype, 16-byte alignment, mask layout, eps, device) runs in Python and
 records what it does: every output allocation and every compiled kernel launched with its
-arguments. Its backward is recorded the same way. Later calls of the case replay
-both from C++ (kernels/replay.cpp): one call into the extension, a C++ autograd node, and
-cuLaunchKernel on the recorded kernels. The kernels and their arguments are the ones Python chose,
-so results are identical.
+arguments (`record`, called by the autograd Function in kernels/flashsign_api.py). Its backward is
+recorded the same way. Later calls of the case replay both from C++ (kernels/replay.cpp, `replay`):
+one call into the extension, a C++ autograd node, and cuLaunchKernel on the recorded kernels. The
+kernels and their arguments are the ones Python chose, so results are identical.
 
 The extension is built on first use by torch.utils.cpp_extension (a C++ compiler and ninja; about 30 s,
 then cached). Without it, or with FLASHSIGN_REPLAY=0, every call runs in Python as before.
 
 Caveats:
-- A case is keyed by what the Python launch path decides on, not by the module-level tile tables
-  and thresholds it reads: code that changes those at run time (tile sweeps, tests) calls `forget()`.
+- A case is keyed by the form (its forward and backward functions, so a form built with other tiles
+  is another case) and what its launch path decides on, not by module-level tables it reads: tests
+  that change those start from no plans (tests/conftest.py).
 - Calls whose inputs share an address (q is k), or whose kernels need Triton launch features the
   replay does not make (clusters, scratch memory), are never recorded and always run in Python.
 """
@@ -26,7 +27,6 @@ import os
 import struct
 import warnings
 from pathlib import Path
-from typing import Callable, NamedTuple
 
 import torch
 
@@ -39,16 +39,10 @@ _SLOT, _INT32, _INT64, _FLOAT32 = range(4)
 _INT_KINDS = {"i32": _INT32, "i64": _INT64}
 # Plan states besides an extension plan id (>= 0).
 _UNRECORDED, _REFUSED = -2, -1
+# The two plans of a case, by index.
+FORWARD, BACKWARD = 0, 1
 # The device whose calls are replayed (tests replay CPU tensors through a stand-in launch function).
 _DEVICE = "cuda"
-
-
-class Form(NamedTuple):
-    """A kernel form: forward(q, k, v, key_padding_mask, eps) -> (o, *state) and
-    backward(q, k, v, key_padding_mask, o, *state, do) -> (dq, dk, dv)."""
-    name: str
-    forward: Callable
-    backward: Callable
 
 
 class Recorder:
@@ -123,69 +117,42 @@ _replayed_kernels = set()
 _plans = {}  # case -> [forward plan, backward plan]: ids, _UNRECORDED or _REFUSED
 
 
-def forget():
-    """Drops every recorded plan (after a change to the tile tables or thresholds the forms read)."""
-    _plans.clear()
-
-
-class _Attention(torch.autograd.Function):
-    """FlashSign's Python autograd node, for either form; records the call's plans for `case`."""
-
-    @staticmethod
-    def forward(ctx, form, case, q, k, v, key_padding_mask, eps):
-        plans = _plans.setdefault(case, [_UNRECORDED, _UNRECORDED]) if case is not None else None
-        recorder = None
-        if plans is not None and plans[0] == _UNRECORDED:
-            recorder = Recorder((q, k, v, _keep(key_padding_mask)))
-        with common.recording(recorder):
-            o, *state = form.forward(q, k, v, key_padding_mask, eps)
-        if recorder is not None:
-            plans[0] = recorder.plan((o, *state))
-        ctx.form, ctx.plans = form, plans
-        ctx.save_for_backward(q, k, v, key_padding_mask, o, *state)
-        return o
-
-    @staticmethod
-    def backward(ctx, do):
-        do = common.grad_output(do)
-        q, k, v, key_padding_mask, o, *state = ctx.saved_tensors
-        plans = ctx.plans
-        recorder = None
-        if plans is not None and plans[0] >= 0 and plans[1] == _UNRECORDED:
-            recorder = Recorder((q, k, v, _keep(key_padding_mask), o, *state, do))  # as Replayed::forward saves them
-        with common.recording(recorder):
-            dq, dk, dv = ctx.form.backward(q, k, v, key_padding_mask, o, *state, do)
-        if recorder is not None:
-            plans[1] = recorder.plan((dq, dk, dv))
-        return None, None, dq, dk, dv, None, None
-
-
-def _keep(key_padding_mask):
-    """The mask as the kernels and Replayed::forward take it (int8), or None."""
-    return None if key_padding_mask is None else key_padding_mask.view(torch.int8)
-
-
-def attend(form, q, k, v, key_padding_mask, eps):
-    """`form`'s kernels on checked, supported inputs (see kernels.flashsign): replayed from C++ once
-    the case has been recorded, in Python otherwise."""
-    case = _case(form, q, k, v, key_padding_mask, eps)
-    plans = _plans.get(case)
-    if plans is not None and plans[0] >= 0:
-        backward = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
-        if plans[1] >= 0 or not backward:
-            return _extension().attend(q, k, v, key_padding_mask, plans[0], plans[1])
-    return _Attention.apply(form, case, q, k, v, key_padding_mask, eps)
-
-
-def _case(form, q, k, v, key_padding_mask, eps):
+def case_of(form, q, k, v, key_padding_mask, eps):
     """What the launch path decides on, or None where calls are not replayed."""
     if q.device.type != _DEVICE or not available():
         return None
-    case = (form, q.device.index, q.dtype, q.shape, q.stride(), k.stride(), v.stride(), eps,
-            q.data_ptr() % 16, k.data_ptr() % 16, v.data_ptr() % 16)
+    key = (form, q.device.index, q.dtype, q.shape, q.stride(), k.stride(), v.stride(), eps,
+           q.data_ptr() % 16, k.data_ptr() % 16, v.data_ptr() % 16)
     if key_padding_mask is not None:
-        case += (key_padding_mask.stride(), key_padding_mask.data_ptr() % 16)
-    return case
+        key += (key_padding_mask.stride(), key_padding_mask.data_ptr() % 16)
+    return key
+
+
+def replayable(case, with_backward):
+    """Whether `case` was recorded: its forward, and its backward too when one will follow."""
+    plans = _plans.get(case)
+    return plans is not None and plans[FORWARD] >= 0 and (plans[BACKWARD] >= 0 or not with_backward)
+
+
+def replay(case, q, k, v, key_padding_mask):
+    """O from the recorded plans, launched from C++; its autograd node is C++ when a backward was recorded."""
+    forward, backward = _plans[case]
+    return _extension().attend(q, k, v, key_padding_mask, forward, backward)
+
+
+def record(case, step, inputs, run):
+    """run()'s outputs. Its allocations and launches become `case`'s FORWARD or BACKWARD plan (`step`)
+    where that plan is unrecorded (a backward's only once the forward's is recorded). `inputs` are the
+    tensors C++ hands a replayed pass, in its order (None: an absent mask; a bool mask as its int8 view)."""
+    plans = _plans.setdefault(case, [_UNRECORDED, _UNRECORDED]) if case is not None else None
+    recorder = None
+    if plans is not None and plans[step] == _UNRECORDED and (step == FORWARD or plans[FORWARD] >= 0):
+        recorder = Recorder([x.view(torch.int8) if x is not None and x.dtype == torch.bool else x for x in inputs])
+    with common.recording(recorder):
+        outputs = run()
+    if recorder is not None:
+        plans[step] = recorder.plan(outputs)
+    return outputs
 
 
 def build():

@@ -90,11 +90,11 @@ DIRECT_LAUNCH = tuple(int(part) for part in triton.__version__.split(".")[:2]) >
 def launch(kernel, grid, tensors, scalars, **meta):
     """kernel[grid](*tensors, *scalars, **meta), with Triton's argument analysis done once per case.
 
-    Triton's JIT front end re-derives every argument's specialisation on each call: about 25 us for
-    these kernels' 30-odd arguments on the H100 host, most of a 1024-key forward. The compiled
-    kernel it returns is kept under a key at least as fine as Triton's own (the exact scalars and
-    their types, each tensor's dtype and alignment, the meta-parameters, the device), so later calls
-    with that key launch it directly. Kernels take their tensors first, then scalars, then constexprs.
+    Triton's JIT front end re-derives every argument's specialisation on each call, which for these
+    kernels' 30-odd arguments costs the host most of a 1024-key forward's GPU time
+    (results/kernels/TUNING.md). The compiled kernel it returns is kept under a key at least as fine
+    as Triton's own (the exact scalars and their types, each tensor's dtype and alignment, the
+    meta-parameters, the device), so later calls with that key launch it directly. Kernels take their tensors first, then scalars, then constexprs.
     A direct launch skips Triton's per-call extras: pre-run hooks and debug knobs changed at run time.
     """
     args = (*tensors, *scalars)

@@ -26,9 +26,9 @@ def reference_attention(monkeypatch):
     """Run CPU attention on the torch reference rather than the (slow) Triton interpreter.
 
     For tests about training and the pipeline, not the kernel: the kernel tests cover the interpreter."""
-    import kernels.flashsign_triton
+    import kernels.flashsign_api
 
-    monkeypatch.setattr(kernels.flashsign_triton, "INTERPRETED", False)
+    monkeypatch.setattr(kernels.flashsign_api, "INTERPRETED", False)
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import kernels.flashsign_triton as fs
+import kernels.flashsign_api as api
 from kernels import flashsign, replay, spherical_attention_reference
 from kernels import triton_common as common
 from test_flashsign import TOLERANCE, relative_error
@@ -71,7 +71,7 @@ def copy_backward(q, k, v, key_padding_mask, o, state, do):
     return dq, dk, dv
 
 
-COPY_FORM = replay.Form("copy", copy_forward, copy_backward)
+COPY_FORM = api.Form("copy", copy_forward, copy_backward)
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_a_second_call_replays_both_passes_from_cpp(stand_in_launches):
     grad_out = torch.randn(q.shape)
     for call in range(2):
         q, k, v = make_inputs()
-        out = replay.attend(COPY_FORM, q, k, v, None, 1e-6)
+        out = api.attend(COPY_FORM, q, k, v, None, 1e-6)
         out.backward(grad_out)
         replayed = "Replayed" in out.grad_fn.name()
         assert replayed == (call == 1), out.grad_fn.name()
@@ -138,7 +138,7 @@ def test_a_second_call_replays_both_passes_from_cpp(stand_in_launches):
 def test_replayed_backward_takes_any_grad_output_layout(stand_in_launches):
     for _ in range(2):
         q, k, v = make_inputs()
-        out = replay.attend(COPY_FORM, q, k, v, None, 1e-6)
+        out = api.attend(COPY_FORM, q, k, v, None, 1e-6)
         out.sum().backward()  # dO is a stride-0 expansion of a scalar
     assert "Replayed" in out.grad_fn.name()
     torch.testing.assert_close(q.grad, torch.ones_like(q), rtol=0, atol=0)
@@ -149,10 +149,10 @@ def test_a_new_layout_or_mask_is_a_new_case(stand_in_launches):
     mask = torch.ones(2, 5, dtype=torch.bool)
     calls = [(q, k, v, None), (q, k, v, None), (q.transpose(2, 3), k.transpose(2, 3), v.transpose(2, 3), None),
              (q, k, v, mask), (q, k, v, mask)]
-    outs = [replay.attend(COPY_FORM, *call, 1e-6) for call in calls]
+    outs = [api.attend(COPY_FORM, *call, 1e-6) for call in calls]
     assert not any("Replayed" in out.grad_fn.name() for out in outs)  # no backward recorded: all in Python
     with torch.no_grad():  # the forward plans alone serve calls without a backward
-        replayed = [replay.attend(COPY_FORM, *call, 1e-6) for call in calls]
+        replayed = [api.attend(COPY_FORM, *call, 1e-6) for call in calls]
     assert len(stand_in_launches) == 2 * len(calls)
     for out, again in zip(outs, replayed):
         assert again.shape == out.shape
@@ -162,7 +162,7 @@ def test_a_new_layout_or_mask_is_a_new_case(stand_in_launches):
 def test_shared_inputs_are_never_replayed(stand_in_launches):
     for _ in range(3):
         q, _, v = make_inputs()
-        out = replay.attend(COPY_FORM, q, q, v, None, 1e-6)  # k is q: a plan would bind both to one slot
+        out = api.attend(COPY_FORM, q, q, v, None, 1e-6)  # k is q: a plan would bind both to one slot
         out.backward(torch.ones_like(out))
     assert "Replayed" not in out.grad_fn.name() and not stand_in_launches
 
@@ -210,4 +210,4 @@ def test_gpu_replay_is_captured_by_cuda_graphs():
         out = flashsign(q, k, v)
     graph.replay()
     torch.cuda.synchronize()
-    torch.testing.assert_close(out, fs.flashsign(q, k, v), rtol=0, atol=0)
+    torch.testing.assert_close(out, api.flashsign(q, k, v), rtol=0, atol=0)

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import kernels.flashsign_gram as gram_form
-import kernels.flashsign_triton as fs
+import kernels.flashsign_stream as stream
 from kernels import flashsign, spherical_attention_reference
 from test_flashsign import TOLERANCE, relative_error
 from test_flashsign import poisoned_outputs  # noqa: F401  (autouse: kernel outputs start as NaN)
@@ -151,12 +151,12 @@ def random_tile_configs(monkeypatch):
         key = (kernel, head_dim, dtype)
         if key not in TILE_PICKS:
             itemsize = torch.finfo(dtype).bits // 8
-            tiles = [t for t in sum(fs._TILES[kernel], []) + fs._FALLBACK_TILES
-                     if fs._fits(kernel, t, head_dim, itemsize)]
+            tiles = [t for t in sum(stream._TILES[kernel], []) + stream._FALLBACK_TILES
+                     if stream._fits(kernel, t, head_dim, itemsize)]
             TILE_PICKS[key] = TILE_RNG.choice(tiles)
         return TILE_PICKS[key]
 
-    monkeypatch.setattr(fs, "_tile", pick)
+    monkeypatch.setattr(stream, "_tile", pick)
 
 
 @pytest.mark.gpu

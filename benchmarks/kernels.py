@@ -1,6 +1,7 @@
 """Kernel throughput: FlashSign against naive torch spherical attention and every SDPA backend.
 
-    python -m kernels.bench [--dtypes bf16 fp16] [--markdown kernels/BENCHMARKS.md] [--json PATH]
+    python -m benchmarks.kernels [--dtypes bf16 fp16] [--markdown results/kernels/BENCHMARKS.md]
+                                 [--json results/kernels/benchmarks.json]
 
 All methods run in one process on one GPU, forward, backward and forward+backward, on fresh random
 inputs per method, timed two ways, each after an L2 flush:
@@ -14,14 +15,13 @@ backend's time over each method's time (above 1 = faster). The ceiling is a meas
 matrix product. Results go to W&B (offline unless WANDB_MODE says otherwise; skipped if wandb is
 absent).
 """
-import statistics
 import argparse
 import contextlib
 import functools
 import itertools
 import json
-import os
 import platform
+import statistics
 import subprocess
 import sys
 
@@ -30,9 +30,11 @@ import torch.nn.functional as F
 import triton
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from benchmarks.results import log_table_to_wandb, source_commit, write_results
 from kernels import replay
-from kernels.flashsign_triton import auto_method, flashsign
+from kernels.flashsign_api import auto_method, flashsign
 from kernels.reference import spherical_attention_reference
+from ncd_layers import predict_attention_time
 
 # (B, H, N, D). The last is the GRN model's own: 64 cells a batch, 4 heads, 2048 genes, head dim 16.
 SHAPES = [(4, 16, 1024, 64), (4, 16, 4096, 64), (2, 16, 8192, 64), (4, 16, 4096, 128),
@@ -44,8 +46,7 @@ PASSES = {"fwd": 1.0, "bwd": 2.5, "fwd+bwd": 3.5}  # FLOPs as multiples of 4*B*H
 TIMINGS = {"": "Eager", " gpu": "GPU time"}  # key suffix of each timing -> its name in the report
 _FLUSH_BYTES = 256 * 2**20  # as do_bench: more than an H100's or H200's L2
 # Eager timings: each method's fastest of rounds that take every method in turn. The shared GPU
-# machine's host has slow spells lasting seconds, and they only ever add time: in one run the same
-# FlashSign calls timed 0.099 ms in one row and 0.124 ms in the next (kernels/TUNING.md).
+# machine's host has slow spells lasting seconds, and they only ever add time (results/kernels/TUNING.md).
 EAGER_ROUNDS = 3
 EAGER_WINDOW_MS = 40
 
@@ -215,11 +216,7 @@ def time_shape(shape, dtype_name):
 
 
 def add_napkin_predictions(rows):
-    """The cost model's predicted forward time beside each fused kernel's measured one.
-
-    ncd_layers sits above kernels; this command is an entry point, so it may reach up for the model."""
-    from ncd_layers import predict_attention_time
-
+    """The cost model's predicted forward time beside each fused kernel's measured one."""
     for row in rows:
         normaliser = "l2" if row["method"] == "flashsign stream" else "softmax" if row["method"].startswith("sdpa") else None
         if normaliser is not None:
@@ -242,17 +239,6 @@ def add_ratios(rows):
             row[f"{p}{timing} best sdpa"] = best["method"].removeprefix("sdpa ")
 
 
-def source_commit():
-    """The source tree's commit: GIT_COMMIT when the tree travelled without .git, else git's answer."""
-    if os.environ.get("GIT_COMMIT"):
-        return os.environ["GIT_COMMIT"]
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def environment(gemm):
     try:
         driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
@@ -261,7 +247,7 @@ def environment(gemm):
         driver = "unknown"
     return {"device": torch.cuda.get_device_name(), "driver": driver, "torch": torch.__version__,
             "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(), "triton": triton.__version__,
-            "python": platform.python_version(), "commit": source_commit(), "command": " ".join(["python -m kernels.bench"] + sys.argv[1:]),
+            "python": platform.python_version(), "commit": source_commit(), "command": " ".join(["python -m benchmarks.kernels"] + sys.argv[1:]),
             "bf16 GEMM TFLOP/s (8192^3, measured)": round(gemm, 1),
             "flashsign launches": "replayed from C++ after a case's first call (kernels/replay.py)"
                                   if replay.available() else "from Python (the C++ replay did not load)"}
@@ -282,14 +268,14 @@ def done_criteria(rows):
 
 
 def markdown(rows, env):
-    lines = ["# FlashSign benchmark", "", "Produced by `kernels/bench.py`; do not edit by hand.", ""]
+    lines = ["# FlashSign benchmark", "", "Produced by `benchmarks/kernels.py`; do not edit by hand.", ""]
     lines += [f"- {key}: {value}" for key, value in env.items()]
     lines += [f"- shapes are (B, H, N, D); {GRN_SHAPE} is the GRN model's own (64 cells a batch, "
               "4 heads, 2048 genes, head dim 16)",
               "- TFLOP/s count 4*B*H*N^2*D forward, 2.5x backward; x = fastest SDPA backend's time / this "
               "method's time (above 1 = faster); peak = extra memory of one forward+backward",
               "- `flashsign` is the public function as dispatched (method=\"auto\"; the form it took in brackets); "
-              "`flashsign stream` forces the O(N^2 D) streamed kernels (kernels/flashsign_triton.py), "
+              "`flashsign stream` forces the O(N^2 D) streamed kernels (kernels/flashsign_stream.py), "
               "`flashsign gram` the O(N D^2) Gram-form kernels (kernels/flashsign_gram.py), the same function. "
               "Gram-form TFLOP/s are effective rates under the N^2 count, not work done",
               "- napkin fwd ms: the ncd_layers cost model's prediction for the streamed (O(N^2 D)) kernels",
@@ -326,33 +312,6 @@ def _timing_table(rows, timing):
     return lines
 
 
-def write_results(report: str, raw: dict, markdown_path=None, json_path=None):
-    """The markdown report and the raw JSON, each written whole or not at all (temp file, then rename)."""
-    for path, text in ((markdown_path, report), (json_path, json.dumps(raw, indent=1))):
-        if path:
-            partial = f"{path}.partial"
-            with open(partial, "w") as f:
-                f.write(text)
-            os.replace(partial, path)
-
-
-def log_table_to_wandb(job_type: str, rows, env, summary: dict | None = None):
-    """One W&B run holding a benchmark's rows as a table named after `job_type`, plus summary values.
-    Offline unless WANDB_MODE says otherwise, passed explicitly: wandb caches its settings per process."""
-    try:
-        import wandb
-    except ImportError:
-        print("wandb is not installed: results not logged to W&B")
-        return
-    columns = sorted({key for row in rows for key in row})
-    run = wandb.init(project="flashsign-grn", job_type=job_type, config=env,
-                     mode=os.environ.get("WANDB_MODE", "offline"))
-    table = wandb.Table(columns=columns, data=[[str(r.get(c, "")) for c in columns] for r in rows])
-    run.log({job_type.replace("-", "_"): table})
-    run.summary.update(summary or {})
-    run.finish()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=list(DTYPES))
@@ -362,7 +321,7 @@ def main():
     parser.add_argument("--json", help="write the raw rows and environment here")
     args = parser.parse_args()
     if not torch.cuda.is_available():
-        sys.exit("kernels.bench needs a CUDA GPU")
+        sys.exit("benchmarks.kernels needs a CUDA GPU")
 
     env = environment(gemm_tflops())
     rows = run(args.dtypes, args.shapes)

@@ -10,8 +10,8 @@ import zlib
 import pytest
 import torch
 
+import kernels.flashsign_api as api
 import kernels.flashsign_gram as gram_form
-import kernels.flashsign_triton as fs
 import kernels.triton_common as common
 from kernels import replay
 from kernels import flashsign, spherical_attention_gram, spherical_attention_reference
@@ -48,14 +48,15 @@ def kernel_form(request, monkeypatch):
     takes the one-pass forward and backward at any N, at every head dim on the interpreter (the same
     code at every D) and at those with a tile on a GPU. Returns the form."""
     form = request.param.split()[0]
-    monkeypatch.setattr(fs, "auto_method", lambda n, head_dim, with_backward: form)
+    monkeypatch.setattr(api, "auto_method", lambda n, head_dim, with_backward: form)
     monkeypatch.setattr(gram_form, "_MIN_ROWS_PER_CHUNK", 8)
     one_pass = request.param == "gram one-pass"
-    for max_keys in ("_ONE_PASS_MAX_KEYS", "_ONE_PASS_BACKWARD_MAX_KEYS"):
-        monkeypatch.setattr(gram_form, max_keys, 1 << 30 if one_pass else 0)
+    max_keys = 1 << 30 if one_pass else 0
+    tiles = gram_form.TILES._replace(one_pass_max_keys=max_keys, one_pass_backward_max_keys=max_keys)
     if one_pass and common.INTERPRETED:
-        for tiles in ("_ONE_PASS_TILES", "_ONE_PASS_BACKWARD_TILES"):
-            monkeypatch.setattr(gram_form, tiles, {d: (64, 64, 4, 3) for d in fs.SUPPORTED_HEAD_DIMS})
+        every_head_dim = {d: (64, 64, 4, 3) for d in api.SUPPORTED_HEAD_DIMS}
+        tiles = tiles._replace(one_pass=every_head_dim, one_pass_backward=every_head_dim)
+    monkeypatch.setattr(gram_form, "TILES", tiles)
     return form
 
 
@@ -157,7 +158,7 @@ def test_gram_forward_takes_one_pass_where_it_measured_faster(monkeypatch, n, he
     launched = []
     monkeypatch.setattr(common, "launch", lambda kernel, *args, **meta: launched.append(kernel))
     q = torch.zeros(1, 1, n, head_dim)
-    gram_form._forward(q, q, q, None, 1e-6)
+    gram_form.forward(q, q, q, None, 1e-6)
     assert (launched == [gram_form._one_pass_forward_kernel]) == one_pass
 
 
@@ -168,7 +169,7 @@ def test_gram_backward_takes_one_pass_where_it_measured_faster(monkeypatch, n, h
     monkeypatch.setattr(common, "launch", lambda kernel, *args, **meta: launched.append(kernel))
     q = torch.zeros(1, 1, n, head_dim)
     r = torch.ones(1, n)
-    gram_form._backward(q, q, q, None, q, r, torch.zeros(1, head_dim, 2 * head_dim), q)
+    gram_form.backward(q, q, q, None, q, r, torch.zeros(1, head_dim, 2 * head_dim), q)
     assert (launched == [gram_form._one_pass_backward_kernel]) == one_pass
     assert len(launched) == (1 if one_pass else 3)
 
@@ -186,7 +187,7 @@ def test_masked_keys_equal_dropping_them():
 
 
 def test_unsupported_head_dim_falls_back_with_one_warning(monkeypatch):
-    monkeypatch.setattr(fs, "_warned", set())
+    monkeypatch.setattr(api, "_warned", set())
     q, k, v = make_inputs((1, 2, 10, 24), torch.float32, "cuda" if torch.cuda.is_available() else "cpu")
     with pytest.warns(UserWarning, match="head dim 24"):
         out = flashsign(q, k, v)
@@ -197,8 +198,8 @@ def test_unsupported_head_dim_falls_back_with_one_warning(monkeypatch):
 
 
 def test_cpu_without_interpreter_takes_the_reference(monkeypatch):
-    monkeypatch.setattr(fs, "INTERPRETED", False)
-    monkeypatch.setattr(fs.replay, "attend", None)  # any use of the kernels would fail
+    monkeypatch.setattr(api, "INTERPRETED", False)
+    monkeypatch.setattr(api, "attend", None)  # any use of the kernels would fail
     q, k, v = make_inputs((1, 1, 9, 16), torch.float32, "cpu")
     torch.testing.assert_close(flashsign(q, k, v), spherical_attention_reference(q, k, v))
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import kernels.flashsign_triton as fs
+import kernels.flashsign_api as api
 from kernels import flashsign, spherical_attention_reference
 from test_flashsign import TOLERANCE, relative_error
 from test_flashsign import both_forms, kernel_form, poisoned_outputs  # noqa: F401  (fixtures: NaN outputs, both forms)
@@ -31,7 +31,7 @@ def on_kernel_device():
 @pytest.fixture
 def fresh_warnings(monkeypatch):
     """The fallback warns once per reason per process: forget earlier warnings."""
-    monkeypatch.setattr(fs, "_warned", set())
+    monkeypatch.setattr(api, "_warned", set())
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def no_fallback(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("flashsign fell back to the torch reference")
 
-    monkeypatch.setattr(fs, "spherical_attention_reference", refuse)
+    monkeypatch.setattr(api, "spherical_attention_reference", refuse)
 
 
 def qkv(shape=SHAPE, dtype=torch.float32, scale=1.0):
@@ -283,5 +283,5 @@ HUGE_OFFSETS = textwrap.dedent("""
 @pytest.mark.parametrize("method", ["stream", "gram"])
 def test_offsets_past_2_31_elements_address_correctly(method):
     child = subprocess.run([sys.executable, "-c", HUGE_OFFSETS, method], capture_output=True, text=True,
-                           timeout=300, cwd=Path(__file__).parents[1])
+                           timeout=300, cwd=Path(__file__).parents[2])
     assert child.returncode == 0, f"exit {child.returncode}: {child.stderr[-2000:]}"

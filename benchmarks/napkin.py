@@ -1,6 +1,6 @@
 """The napkin cost model against measurement: attention as a diagram, lowered fused and unfused.
 
-    python docs/napkin_check.py        (needs a CUDA GPU)
+    python -m benchmarks.napkin > results/kernels/napkin_check.txt        (needs a CUDA GPU)
 
 For each (B, H, N, D) the attention core (contract over k, normalise over the key axis, contract
 over it) is lowered twice from one diagram and timed forward in bf16 with triton's do_bench (median);

@@ -1,18 +1,18 @@
 """flashsign(method="auto") picks a kernel form by shape, where it measured faster on an H100 GPU
-(kernels/TUNING.md): the Gram form for heads up to 128 wide from a number of keys that depends on
+(results/kernels/TUNING.md): the Gram form for heads up to 128 wide from a number of keys that depends on
 the head dim and on whether a backward follows, the streamed form elsewhere."""
 import pytest
 import torch
 
-import kernels.flashsign_triton as fs
+import kernels.flashsign_api as api
 
 
 @pytest.fixture
 def taken(monkeypatch):
     """The forms flashsign sends calls to, recorded instead of run, on the kernel path as on CUDA."""
     forms = []
-    monkeypatch.setattr(fs.replay, "attend", lambda form, *args: forms.append(form.name))
-    monkeypatch.setattr(fs, "INTERPRETED", True)
+    monkeypatch.setattr(api, "attend", lambda form, *args: forms.append(form.name))
+    monkeypatch.setattr(api, "INTERPRETED", True)
     return forms
 
 
@@ -27,22 +27,22 @@ def taken(monkeypatch):
     ((1, 1, 8192, 256), "stream", "stream")])
 def test_auto_takes_the_measured_faster_form(taken, shape, inference, training):
     q = torch.empty(shape)
-    fs.flashsign(q, q, q)
+    api.flashsign(q, q, q)
     k = torch.empty(shape, requires_grad=True)  # a backward will follow
-    fs.flashsign(q, k, q)
+    api.flashsign(q, k, q)
     with torch.no_grad():  # ... unless autograd is off
-        fs.flashsign(q, k, q)
+        api.flashsign(q, k, q)
     assert taken == [inference, training, inference]
 
 
 @pytest.mark.parametrize("method, n", [("stream", 4096), ("gram", 16)])
 def test_an_explicit_method_overrides_the_choice(taken, method, n):
     q = torch.empty(1, 1, n, 16, requires_grad=True)
-    fs.flashsign(q, q, q, method=method)
+    api.flashsign(q, q, q, method=method)
     assert taken == [method]
 
 
 def test_unknown_method_is_named():
     q = torch.zeros(1, 1, 8, 16)
     with pytest.raises(ValueError, match="method must be one of"):
-        fs.flashsign(q, q, q, method="fast")
+        api.flashsign(q, q, q, method="fast")

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from kernels import bench
+from benchmarks import kernels as bench
+from benchmarks.results import write_results
 from ncd_layers import predict_attention_time
 
 
@@ -44,7 +45,7 @@ def test_report_has_ratios_and_napkin_predictions():
 
 def test_results_are_written_whole_and_leave_no_partial_file(tmp_path):
     raw = {"environment": {"device": "test"}, "rows": [{"method": "flashsign", "fwd ms": 0.5}]}
-    bench.write_results("# report\n", raw, tmp_path / "r.md", tmp_path / "r.json")
+    write_results("# report\n", raw, tmp_path / "r.md", tmp_path / "r.json")
     assert (tmp_path / "r.md").read_text() == "# report\n"
     assert json.loads((tmp_path / "r.json").read_text()) == raw
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.md"]

@@ -1,6 +1,6 @@
-"""FlashSign: fused spherical attention in Triton, forward and backward.
+"""FlashSign's streamed form: spherical attention in O(N^2 D) with Triton, forward and backward.
 
-Spherical attention replaces the SoftMax over keys with an L2 normalisation over keys:
+The function (kernels/flashsign_api.py has the public `flashsign`), per batch and head:
 
     s_ij = q_i . k_j / sqrt(D),   r_i = sqrt(sum_j s_ij^2 + eps),   O_i = sum_j (s_ij / r_i) v_j
 
@@ -21,41 +21,19 @@ Masking: `key_padding_mask` (B, N) bool, True = real key. A masked key has s_ij 
 nothing to O or r and receives no gradient; a row without any real key gives O = 0 (r = sqrt(eps)).
 Sequence tails need no padding: out-of-range rows load as zeros, which give s = 0 as well.
 
-Two forms compute this same function. The streamed kernels in this file cost O(N^2 D); the Gram
-form (kernels/flashsign_gram.py) uses O = diag(1/r) Q (K^T V) / sqrt(D) and costs O(N D^2).
-`method="auto"` takes the form that measured faster on an H100 (GPU time): the Gram form from a
-head-dim-dependent number of keys (GRAM_FROM_KEYS: 192 to 2560, fewer when a backward follows) up
-to D = 128, the streamed form elsewhere.
-
 Caveats:
 - Scores and sums of squares are fp32, but s is rounded to the input dtype for the s V product
-  (as FlashAttention rounds P): |s| above 65504 overflows in fp16.
+  (as FlashAttention rounds P): |s| above 65504 overflows in fp16 (the Gram form does not).
 - fp32 inputs use full fp32 dot products ("ieee"), not tf32: exact, and much slower than fp16/bf16.
-- Supported: fp16, bf16, fp32 and head dims 16, 32, 64, 128, 256. Other cases (and CPU tensors
-  unless TRITON_INTERPRET=1 was set before this module was imported) run the torch reference.
 """
 import math
-import warnings
 
 import torch
 import triton
 import triton.language as tl
 
 from kernels import triton_common as common
-from kernels import flashsign_gram as gram_form
-from kernels import replay
-from kernels.reference import spherical_attention_reference
 from kernels.triton_common import INTERPRETED, dot
-
-SUPPORTED_HEAD_DIMS = (16, 32, 64, 128, 256)
-SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
-METHODS = ("auto", "stream", "gram")
-# Where "auto" takes the Gram form: head dim -> (keys from which a forward alone, keys from which a
-# forward with a backward to follow), the crossovers of H100 GPU times (bf16, kernels/TUNING.md).
-# The Gram form does about 12 N D^2 FLOPs a forward (4 for K^T [K | V], 8 for the row maps as two
-# TF32 products each) against the streamed 4 N^2 D, in shorter kernels, so it wins from fewer keys
-# at small D and with a backward. At D=256 its row kernel spills: always streamed.
-GRAM_FROM_KEYS = {16: (512, 192), 32: (1024, 448), 64: (896, 640), 128: (2560, 1536)}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -225,7 +203,7 @@ def _bwd_dq_kernel(
 
 # ----------------------------------------------------------------------------------------------
 # Tile configurations: (BLOCK_M, BLOCK_N, num_warps, num_stages), best first, as autotuning chose
-# them on an H100 at the benchmark shapes (kernels/TUNING.md). A fixed choice keeps launches
+# them on an H100 at the benchmark shapes (results/kernels/TUNING.md). A fixed choice keeps launches
 # cheap (no autotuner on the call path) and compiles one variant per case. The first tile that
 # fits in shared memory and registers runs. Under the interpreter one block covers up to 64 rows:
 # fewer programs run faster there.
@@ -280,7 +258,7 @@ def _precision(dtype):
     return "ieee" if dtype == torch.float32 else "tf32"
 
 
-def _forward(q, k, v, key_padding_mask, eps):
+def forward(q, k, v, key_padding_mask, eps):
     """(O, r) for checked, supported inputs."""
     batch, heads, n, head_dim = q.shape
     o = common.empty(q.shape, q.dtype, q.device)
@@ -293,7 +271,7 @@ def _forward(q, k, v, key_padding_mask, eps):
     return o, r
 
 
-def _backward(q, k, v, key_padding_mask, o, r, do):
+def backward(q, k, v, key_padding_mask, o, r, do):
     """(dQ, dK, dV) from the forward's inputs and outputs and a contiguous dO."""
     batch, heads, n, head_dim = q.shape
     delta = common.row_deltas(o, do)
@@ -305,79 +283,3 @@ def _backward(q, k, v, key_padding_mask, o, r, do):
     _launch(_bwd_dkdv_kernel, "dkdv", (q, k, v, do, keep, r, delta, dk, dv), shared, n, batch * heads, meta)
     _launch(_bwd_dq_kernel, "dq", (q, k, v, do, keep, r, delta, dq), shared, n, batch * heads, meta)
     return dq, dk, dv
-
-
-# ----------------------------------------------------------------------------------------------
-# The public function (the autograd node and the C++ replay of recorded calls are kernels/replay.py's)
-# ----------------------------------------------------------------------------------------------
-
-
-_STREAMED = replay.Form("stream", _forward, _backward)
-
-
-_warned = set()
-
-
-def auto_method(n, head_dim, with_backward):
-    """The form "auto" takes for N keys of head dim D, with or without a backward to follow."""
-    thresholds = GRAM_FROM_KEYS.get(head_dim)
-    return "gram" if thresholds is not None and n >= thresholds[1 if with_backward else 0] else "stream"
-
-
-def _unsupported_reason(q):
-    if q.dtype not in SUPPORTED_DTYPES:
-        return f"dtype {q.dtype}"
-    if q.shape[-1] not in SUPPORTED_HEAD_DIMS:
-        return f"head dim {q.shape[-1]} (supported: {SUPPORTED_HEAD_DIMS})"
-    return None
-
-
-def _check_inputs(q, k, v, key_padding_mask, eps):
-    if q.dim() != 4 or q.shape != k.shape or q.shape != v.shape:
-        raise ValueError(f"q, k, v must share one (B, H, N, D) shape, got {tuple(q.shape)}, "
-                         f"{tuple(k.shape)}, {tuple(v.shape)}")
-    if not (q.dtype == k.dtype == v.dtype) or not q.dtype.is_floating_point:
-        raise TypeError(f"q, k, v must share one floating dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
-    if not (q.device == k.device == v.device):
-        raise ValueError(f"q, k, v must be on one device, got {q.device}, {k.device}, {v.device}")
-    if key_padding_mask is not None:
-        if key_padding_mask.dtype != torch.bool:
-            raise TypeError(f"key_padding_mask must be bool (True = real key), got {key_padding_mask.dtype}")
-        if key_padding_mask.shape != (q.shape[0], q.shape[2]):
-            raise ValueError(f"key_padding_mask must have shape (B, N) = {(q.shape[0], q.shape[2])}, "
-                             f"got {tuple(key_padding_mask.shape)}")
-        if key_padding_mask.device != q.device:
-            raise ValueError(f"key_padding_mask is on {key_padding_mask.device}, q on {q.device}")
-    if not eps > 0:
-        raise ValueError(f"eps must be positive (it keeps rows without real keys finite), got {eps}")
-
-
-def flashsign(q, k, v, key_padding_mask=None, eps=1e-6, method="auto"):
-    """Spherical attention O_i = sum_j s_ij v_j / sqrt(sum_j s_ij^2 + eps), s = q k^T / sqrt(D).
-
-    q, k, v: (B, H, N, D) of one dtype (fp16, bf16 or fp32) on one device; any strides.
-    key_padding_mask: optional (B, N) bool, True = real key; masked keys contribute nothing.
-    Returns O, shape (B, H, N, D), dtype of q. Differentiable in q, k and v.
-
-    method: "stream" (O(N^2 D) kernels), "gram" (O(N D^2) kernels) or "auto" (see auto_method; a
-    backward follows when autograd records the call).
-
-    Dispatch: CUDA tensors run the Triton kernels; CPU tensors run the torch reference, or the
-    Triton interpreter when TRITON_INTERPRET=1 was set before import. Unsupported dtypes or head
-    dims fall back to the reference with a one-time warning.
-    """
-    _check_inputs(q, k, v, key_padding_mask, eps)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if not (q.is_cuda or INTERPRETED):
-        return spherical_attention_reference(q, k, v, key_padding_mask, eps)
-    reason = _unsupported_reason(q)
-    if reason is not None:
-        if reason not in _warned:
-            _warned.add(reason)
-            warnings.warn(f"flashsign: no Triton kernel for {reason}; using the torch reference", stacklevel=2)
-        return spherical_attention_reference(q, k, v, key_padding_mask, eps)
-    if method == "auto":
-        recorded = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
-        method = auto_method(*q.shape[2:], with_backward=recorded)
-    return replay.attend(gram_form.FORM if method == "gram" else _STREAMED, q, k, v, key_padding_mask, eps)

@@ -1,0 +1,267 @@
+"""Training throughput at whole-transcriptome scale: spherical attention (FlashSign) against SoftMax
+attention under each SDPA backend, the GRN transformer otherwise identical.
+
+    python -m benchmarks.train_step [--genes 2048 8192 16384] [--steps 10]
+                                    [--markdown results/train_step/train_step.md]
+                                    [--json results/train_step/train_step.json]
+
+For each gene count N (tokens per cell) every method trains the same model (same initial weights)
+for a fixed number of steps: masked expression modelling on random cells, AdamW, bf16 autocast as
+`trainer=gpu` runs it, a batch of max(1, tokens_per_batch // N) cells. Reported: cells/s, tokens/s,
+attention TFLOP/s (4*B*H*N^2*D forward, 2.5x that backward, per layer) and peak memory. Then it
+times the cell-averaged attention map (grn.readout.attention_maps, the pipeline's own read-out) of a
+bf16 spherical model over many cells. Only torch, grn.model, grn.readout and kernels are needed, so it
+runs on a bare GPU machine; results go to W&B (offline unless WANDB_MODE says otherwise) if wandb imports.
+"""
+import argparse
+import contextlib
+import gc
+import json
+import platform
+import sys
+import time
+
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from benchmarks.results import log_table_to_wandb, source_commit, write_results
+from grn.model import GRNTransformer
+from grn.model.throughput import FWD_BWD
+from grn.readout import attention_maps
+
+SDPA_BACKENDS = ("FLASH_ATTENTION", "CUDNN_ATTENTION", "EFFICIENT_ATTENTION", "MATH")
+TARGETS = {"speedup_genes": 8192, "speedup": 1.3, "largest_genes": 16384, "largest_batch": 8, "map_seconds": 60.0}
+
+
+def methods():
+    """name -> (normaliser, context the training steps run in)."""
+    table = {"spherical (FlashSign)": ("l2", contextlib.nullcontext)}
+    for backend in SDPA_BACKENDS:
+        table[f"softmax sdpa {backend}"] = ("softmax", lambda b=backend: sdpa_kernel([getattr(SDPBackend, b)]))
+    return table
+
+
+def build_model(n_genes, normaliser, width, heads, depth, device, seed=0):
+    """The same initial weights for every normaliser: the diagrams differ only in the normalise box."""
+    torch.manual_seed(seed)
+    return GRNTransformer(n_genes, width=width, heads=heads, depth=depth, normaliser=normaliser).to(device)
+
+
+def random_cells(cells, n_genes, device, generator, dtype=torch.float32):
+    """A batch of cells showing every gene: (gene ids, standardised values, hidden), a quarter hidden."""
+    gene_ids = torch.arange(n_genes, device=device).expand(cells, n_genes)
+    values = torch.randn(cells, n_genes, device=device, generator=generator).to(dtype)
+    hidden = torch.rand(cells, n_genes, device=device, generator=generator) < 0.25
+    return gene_ids, values, hidden
+
+
+def attention_flops_per_step(cells, n_genes, width, depth):
+    return FWD_BWD * 4 * cells * n_genes**2 * width * depth
+
+
+def train(model, optimizer, batches, steps, device):
+    """`steps` steps of masked expression modelling, cycling over `batches`."""
+    for index in range(steps):
+        gene_ids, values, hidden = batches[index % len(batches)]
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            predicted = model(gene_ids, values, hidden)
+        # The hidden genes' mean squared error, as a masked mean: indexing by a mask would wait on the GPU.
+        loss = ((predicted.float() - values) ** 2 * hidden).sum() / hidden.sum()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+
+def time_training(normaliser, context, n_genes, cells, args, device):
+    """One method at one size: cells/s, tokens/s, attention TFLOP/s, peak memory."""
+    model = build_model(n_genes, normaliser, args.width, args.heads, args.depth, device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    generator = torch.Generator(device).manual_seed(1)
+    batches = [random_cells(cells, n_genes, device, generator) for _ in range(2)]
+    with context():
+        train(model, optimizer, batches, args.warmup, device)  # kernel choice, autotuning, optimizer state
+        _synchronise(device)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        start = time.perf_counter()
+        train(model, optimizer, batches, args.steps, device)
+        _synchronise(device)
+        seconds = (time.perf_counter() - start) / args.steps
+    row = {"cells_per_s": cells / seconds, "tokens_per_s": cells * n_genes / seconds, "step_ms": seconds * 1e3,
+           "attention_tflops": attention_flops_per_step(cells, n_genes, args.width, args.depth) / seconds * 1e-12}
+    if device.type == "cuda":
+        row["peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    return row
+
+
+def time_attention_map(args, device):
+    """Seconds for the cell-averaged attention map of a bf16 spherical model over map_cells cells."""
+    n_genes, cells = args.map_genes, args.map_cells
+    model = build_model(n_genes, "l2", args.width, args.heads, args.depth, device).to(torch.bfloat16).eval()
+    generator = torch.Generator(device).manual_seed(2)
+    sizes = [min(args.map_batch, cells - start) for start in range(0, cells, args.map_batch)]
+    loader = (random_cells(size, n_genes, device, generator, torch.bfloat16) for size in sizes)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    maps = attention_maps(model, loader, n_genes)
+    _synchronise(device)
+    seconds = time.perf_counter() - start
+    row = {"genes": n_genes, "cells": cells, "cells_per_batch": args.map_batch, "seconds": seconds,
+           "map_shape": list(maps.shape), "finite": bool(torch.isfinite(maps).all())}
+    if device.type == "cuda":
+        row["peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+        # What one batch of per-cell (H, N, N) fp32 maps would take: the buffer the read-out never makes.
+        row["per_cell_maps_gib"] = args.map_batch * args.heads * n_genes**2 * 4 / 2**30
+    return row
+
+
+def run(args, device):
+    rows = []
+    for n_genes in args.genes:
+        cells = max(1, args.tokens_per_batch // n_genes)
+        for name, (normaliser, context) in methods().items():
+            row = {"genes": n_genes, "cells_per_batch": cells, "method": name}
+            try:
+                row.update(time_training(normaliser, context, n_genes, cells, args, device), status="ok")
+            except torch.cuda.OutOfMemoryError:
+                row["status"] = "out of memory"
+            except RuntimeError as error:  # a backend that does not take this case
+                row["status"] = f"unavailable: {str(error).splitlines()[0][:60]}"
+            _release(device)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    for row in rows:  # speed against the fastest SoftMax backend at the same size
+        softmax = [r for r in rows if r["genes"] == row["genes"] and r["status"] == "ok" and "softmax" in r["method"]]
+        if row["status"] == "ok" and softmax:
+            best = max(softmax, key=lambda r: r["cells_per_s"])
+            row["vs_best_softmax"] = row["cells_per_s"] / best["cells_per_s"]
+            row["best_softmax"] = best["method"].removeprefix("softmax sdpa ")
+    return rows
+
+
+def verdicts(rows, attention_map):
+    """The issue's targets: (target, measured, met)."""
+    spherical = {r["genes"]: r for r in rows if r["method"].startswith("spherical")}
+    checks = []
+    at = spherical.get(TARGETS["speedup_genes"])
+    if at is not None:
+        ratio = at.get("vs_best_softmax")
+        checks.append((f"spherical >= {TARGETS['speedup']}x best SoftMax cells/s at {TARGETS['speedup_genes']} genes",
+                       "n/a" if ratio is None else f"{ratio:.2f}x", ratio is not None and ratio >= TARGETS["speedup"]))
+    largest = spherical.get(TARGETS["largest_genes"])
+    if largest is not None:
+        trains = largest["status"] == "ok" and largest["cells_per_batch"] >= TARGETS["largest_batch"]
+        checks.append((f"{TARGETS['largest_genes']} genes train at >= {TARGETS['largest_batch']} cells a batch",
+                       f"{largest['cells_per_batch']} cells: {largest['status']}", trains))
+    if attention_map is not None:
+        checks.append((f"attention map, {attention_map['genes']} genes x {attention_map['cells']} cells, "
+                       f"<= {TARGETS['map_seconds']:.0f} s", f"{attention_map['seconds']:.1f} s",
+                       attention_map["seconds"] <= TARGETS["map_seconds"]))
+    return checks
+
+
+def environment(device, argv):
+    env = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+           "torch": torch.__version__, "cuda": torch.version.cuda, "python": platform.python_version(),
+           "command": " ".join(["python -m benchmarks.train_step"] + argv)}
+    try:
+        import triton
+
+        env["triton"] = triton.__version__
+    except ImportError:
+        pass
+    env["commit"] = source_commit()
+    return env
+
+
+def markdown(rows, attention_map, env, args):
+    lines = ["# GRN transformer training throughput", "", "Produced by `benchmarks/train_step.py`; do not edit by hand.", ""]
+    lines += [f"- {key}: {value}" for key, value in env.items()]
+    lines += [f"- model: width {args.width}, {args.heads} heads (head dim {args.width // args.heads}), depth "
+              f"{args.depth}; bf16 autocast, AdamW; {args.steps} timed steps after {args.warmup} warm-up steps; "
+              f"a batch is max(1, {args.tokens_per_batch} // genes) cells, every gene a token",
+              "- attention TFLOP/s count 4*B*H*N^2*D forward, 2.5x backward, per layer, over the whole step's "
+              "time; x = cells/s over the fastest SoftMax backend's; peak = all memory the training held", ""]
+    header = ["genes", "cells/batch", "method", "cells/s", "tokens/s", "step ms", "attn TFLOP/s", "x best softmax",
+              "peak GiB"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        cells = [str(r["genes"]), str(r["cells_per_batch"]), r["method"]]
+        if r["status"] == "ok":
+            cells += [f"{r['cells_per_s']:.1f}", f"{r['tokens_per_s']:.3g}", f"{r['step_ms']:.1f}",
+                      f"{r['attention_tflops']:.1f}", f"{r['vs_best_softmax']:.2f}" if "vs_best_softmax" in r else "-",
+                      f"{r['peak_gib']:.2f}" if "peak_gib" in r else "-"]
+        else:
+            cells += [r["status"]] + [""] * 5
+        lines.append("| " + " | ".join(cells) + " |")
+    if attention_map is not None:
+        m = attention_map
+        lines += ["", "## Cell-averaged attention map (grn.readout.attention_maps, bf16 spherical model)", "",
+                  f"{m['genes']} genes x {m['cells']} cells, {m['cells_per_batch']} cells a batch: "
+                  + (f"**{m['seconds']:.1f} s** (model forward included), map {m['map_shape']}, finite: {m['finite']}"
+                     if "status" not in m else m["status"])]
+        if "peak_gib" in m:
+            lines.append(f"; peak memory {m['peak_gib']:.1f} GiB, where one batch of per-cell (H, N, N) fp32 maps "
+                         f"alone would need {m['per_cell_maps_gib']:.0f} GiB")
+    lines += ["", "## The issue's targets", "", "| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {'yes' if met else 'NO'} |" for name, value, met in verdicts(rows, attention_map)]
+    return "\n".join(lines) + "\n"
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--genes", type=int, nargs="+", default=[2048, 8192, 16384], help="tokens per cell")
+    parser.add_argument("--tokens-per-batch", type=int, default=131072, help="cells a batch = this // genes")
+    parser.add_argument("--steps", type=int, default=10, help="timed training steps")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--width", type=int, default=64)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--depth", type=int, default=2)
+    parser.add_argument("--map-genes", type=int, default=16384, help="attention map: genes (0 = skip the map)")
+    parser.add_argument("--map-cells", type=int, default=10000, help="attention map: cells")
+    parser.add_argument("--map-batch", type=int, default=64, help="attention map: cells a batch")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--markdown", help="write the results table here")
+    parser.add_argument("--json", help="write the raw rows and environment here")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse(argv)
+    device = torch.device(args.device)
+    env = environment(device, argv)
+    rows = run(args, device)
+    attention_map = None
+    if args.map_genes:
+        try:
+            attention_map = time_attention_map(args, device)
+        except torch.cuda.OutOfMemoryError:
+            attention_map = {"genes": args.map_genes, "cells": args.map_cells, "seconds": float("inf"),
+                             "cells_per_batch": args.map_batch, "status": "out of memory"}
+    if attention_map is not None:
+        print(json.dumps(attention_map), flush=True)
+    report = markdown(rows, attention_map, env, args)
+    print(report)
+    write_results(report, {"environment": env, "rows": rows, "attention_map": attention_map,
+                           "verdicts": verdicts(rows, attention_map)}, args.markdown, args.json)
+    log_table_to_wandb("train-bench", rows, env,
+                       {f"attention_map/{key}": value for key, value in (attention_map or {}).items()})
+    return rows, attention_map
+
+
+def _release(device):
+    """Hand the memory of the last method back, so the next one starts from the same place."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _synchronise(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+if __name__ == "__main__":
+    main()
