@@ -3,6 +3,7 @@ over extra axes (`f.over(x)`).
 
 A diagram has typed input and output wires. Composition checks that the wires meet; a mismatch
 raises a CompositionError naming the two boxes that meet there and the axes that differ.
+A diagram only describes: lowering.lower, draw.draw and cost.cost read it, so it knows none of them.
 """
 from __future__ import annotations
 
@@ -42,21 +43,6 @@ class Diagram:
     def consumer(self, i: int):
         """The atomic box that reads input wire i."""
         raise NotImplementedError
-
-    def module(self, fuse: bool = True):
-        """An nn.Module computing this diagram; `fuse` lowers attention patterns to fused kernels."""
-        from ncd_layers.lowering import LoweredDiagram
-        return LoweredDiagram(self, fuse=fuse)
-
-    def draw(self, path):
-        """Write the diagram as an SVG or PNG (chosen by the file extension)."""
-        from ncd_layers.draw import draw
-        return draw(self, path)
-
-    def cost(self, sizes: dict[str, int], hardware, bytes_per_element: int = 2):
-        """FLOPs, HBM bytes and predicted time of the unfused and fused lowerings."""
-        from ncd_layers.cost import cost
-        return cost(self, sizes, hardware, bytes_per_element)
 
 
 def _check_meets(f: Diagram, g: Diagram):

@@ -2,10 +2,11 @@
 
 The pattern, on any wires that fit it: a contraction of queries (.., x, d) with keys (.., y, d) over
 the single axis d, scaled by 1/sqrt(|d|); a normalisation over the key axis y; a contraction of those
-weights with values (.., y, e) over y. It becomes one FusedAttention box whose op calls
-`kernels.flashsign` (L2) or `F.scaled_dot_product_attention` (SoftMax) on (B, H, N, D) tensors, where
-B is the first axis of the score wire (the one the key padding mask is indexed by) and H every other
-shared axis. The intermediate score and weight wires then never reach memory.
+weights with values (.., y, e) over y. It becomes one FusedAttention box whose op calls the
+normaliser's fused kernel (normalise.NORMALISERS: `kernels.flashsign` for L2,
+`F.scaled_dot_product_attention` for SoftMax) on (B, H, N, D) tensors, where B is the first axis of the
+score wire (the one the key padding mask is indexed by) and H every other shared axis. The
+intermediate score and weight wires then never reach memory.
 """
 from __future__ import annotations
 
@@ -13,38 +14,26 @@ import math
 from collections import Counter
 from dataclasses import dataclass, replace
 
-import torch.nn.functional as F
 from torch import nn
 
-import kernels
 from ncd_layers.boxes import Box
 from ncd_layers.maps import Contraction
-from ncd_layers.normalise import Normalise
+from ncd_layers.normalise import Normalise, Normaliser
 from ncd_layers.graph import Graph, Node
 
 
-class SphericalKernel(nn.Module):
-    """FlashSign: L2-normalised attention on (B, H, N, D) tensors."""
+class AttentionKernel(nn.Module):
+    """A normaliser's fused attention on (B, H, N, D) tensors; hook it to see q, k, v and the mask."""
 
-    def __init__(self, eps):
+    def __init__(self, normaliser: Normaliser, eps):
         super().__init__()
-        self.eps = eps
+        self.normaliser, self.eps = normaliser, eps
 
     def forward(self, q, k, v, key_padding_mask=None):
-        return kernels.flashsign(q, k, v, key_padding_mask, eps=self.eps)
+        return self.normaliser.attention(q, k, v, key_padding_mask, self.eps)
 
-
-class SoftmaxKernel(nn.Module):
-    """torch's fused SoftMax attention on (B, H, N, D) tensors; a row with no real key gives zeros."""
-
-    def forward(self, q, k, v, key_padding_mask=None):
-        if key_padding_mask is None:
-            return F.scaled_dot_product_attention(q, k, v)
-        has_key = key_padding_mask.any(-1)
-        # Rows with no real key may attend everywhere (finite, unlike an all-False mask), then are zeroed.
-        allowed = (key_padding_mask | ~has_key[:, None])[:, None, None, :]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
-        return out * has_key[:, None, None, None].to(out.dtype)
+    def extra_repr(self):
+        return f"{self.normaliser.name}, eps={self.eps:g}"
 
 
 class FusedAttention(nn.Module):
@@ -85,7 +74,7 @@ class FusedAttentionBox(Box):
         e, = (a for a in v if a not in batch and a != y)
         order = lambda wire, axes: tuple(wire.index(a) for a in axes)
         kernel_out = batch + [x, e]
-        kernel = SphericalKernel(self.weights.eps) if self.weights.kind == "l2" else SoftmaxKernel()
+        kernel = AttentionKernel(self.weights.normaliser, self.weights.eps)
         return FusedAttention(order(q, batch + [x, d]), order(k, batch + [y, d]), order(v, batch + [y, e]),
                               tuple(kernel_out.index(a) for a in out), kernel)
 

@@ -14,6 +14,11 @@ from ncd_layers.fusion import FusedAttention, fuse_attention
 from ncd_layers.graph import build
 
 
+def lower(diagram, fuse: bool = True) -> LoweredDiagram:
+    """An nn.Module computing `diagram`; `fuse` lowers attention patterns to fused kernels."""
+    return LoweredDiagram(diagram, fuse)
+
+
 class LoweredDiagram(nn.Module):
     def __init__(self, diagram, fuse: bool = True):
         super().__init__()

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import kernels
-from ncd_layers import Axis, TransformerAxes, attention_core, mlp, multi_head_attention, transformer_block
+from ncd_layers import Axis, TransformerAxes, attention_core, lower, mlp, multi_head_attention, transformer_block
 
 B, N, WIDTH, HEADS = 3, 5, 8, 2
 b = Axis("b")
@@ -60,7 +60,7 @@ def padding_mask():
 
 def lowered(diagram, fuse):
     torch.manual_seed(0)
-    return diagram.module(fuse=fuse).double()
+    return lower(diagram, fuse=fuse).double()
 
 
 def inputs():
@@ -99,7 +99,7 @@ def test_block_matches_reference(normaliser):
 def test_fused_lowering_equals_unfused_reading_with_gradients(normaliser):
     """In float32 through whatever kernels.flashsign dispatches to (head width 16 has a Triton kernel)."""
     diagram = transformer_block(TransformerAxes.make(32, 2), normaliser, prefix="block1_").over(b)
-    fused, unfused = diagram.module(fuse=True), diagram.module(fuse=False)
+    fused, unfused = lower(diagram, fuse=True), lower(diagram, fuse=False)
     unfused.load_state_dict(fused.state_dict())
     t, mask = torch.randn(B, N, 32), padding_mask()
     outs, grads = [], []
@@ -155,18 +155,18 @@ def test_fused_kernel_is_hookable_with_q_k_v_and_mask():
 def test_pattern_with_another_score_scale_is_not_fused():
     """The kernels apply exactly 1/sqrt(D); any other scale must stay an unfused reading."""
     core = attention_core(AX, "l2").over(b)
-    assert len(core.module().graph.nodes) == 1
+    assert len(lower(core).graph.nodes) == 1
     x, y, h, k = AX.tokens, AX.keys, AX.heads, AX.head_width
     from ncd_layers import Contraction, identity, normalise
     unscaled = ((Contraction("scores", ((x, h, k), (y, h, k)), (h, x, y)) @ identity((y, h, k)))
                 >> (normalise(y, "l2").over(h, x) @ identity((y, h, k)))
                 >> Contraction("mix", ((h, x, y), (y, h, k)), (x, h, k))).over(b)
-    assert len(unscaled.module().graph.nodes) == 3
+    assert len(lower(unscaled).graph.nodes) == 3
 
 
 @pytest.mark.parametrize("normaliser", ["l2", "softmax"])
 def test_rows_without_real_keys_are_zero_and_gradients_finite(normaliser):
-    module = multi_head_attention(AX, normaliser).over(b).module()
+    module = lower(multi_head_attention(AX, normaliser).over(b))
     t = inputs().float().requires_grad_()
     mask = torch.zeros(B, N, dtype=torch.bool)
     mask[0, :2] = True

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 import matplotlib.image
 import pytest
 
-from ncd_layers import Axis, TransformerAxes, multi_head_attention
+from ncd_layers import Axis, TransformerAxes, draw, multi_head_attention
 
 AX = TransformerAxes.make(8, 2)
 
@@ -18,7 +18,7 @@ def svg_texts(path):
 
 @pytest.mark.parametrize("normaliser, label", [("l2", "L2"), ("softmax", "SoftMax")])
 def test_svg_shows_axes_broadcasting_and_the_normaliser(tmp_path, normaliser, label):
-    path = multi_head_attention(AX, normaliser).over(Axis("b")).draw(tmp_path / "attention.svg")
+    path = draw(multi_head_attention(AX, normaliser).over(Axis("b")), tmp_path / "attention.svg")
     texts = svg_texts(path)
     wire_labels = {t for t in texts if set(t) <= set("bxyhkm,")}
     assert {"b,x,m", "b,x,h,k", "b,y,h,k", "b,h,x,y"} <= wire_labels
@@ -30,7 +30,7 @@ def test_svg_shows_axes_broadcasting_and_the_normaliser(tmp_path, normaliser, la
 
 
 def test_png_is_a_valid_image(tmp_path):
-    path = multi_head_attention(AX, "l2").draw(tmp_path / "attention.png")
+    path = draw(multi_head_attention(AX, "l2"), tmp_path / "attention.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     image = matplotlib.image.imread(path)
     assert image.ndim == 3 and image.shape[1] > image.shape[0] > 50
@@ -38,4 +38,4 @@ def test_png_is_a_valid_image(tmp_path):
 
 def test_other_extensions_are_refused(tmp_path):
     with pytest.raises(ValueError, match="svg or .png"):
-        multi_head_attention(AX, "l2").draw(tmp_path / "attention.pdf")
+        draw(multi_head_attention(AX, "l2"), tmp_path / "attention.pdf")

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from ncd_layers import (Axis, CompositionError, Contraction, Elementwise, LayerNorm, Linear, Lookup, add, copy,
-                        identity, normalise, rename)
+                        identity, lower, normalise, rename)
 
 b, x, y = Axis("b"), Axis("x"), Axis("y")
 m, h, k, d = Axis("m", 6), Axis("h", 2), Axis("k", 3), Axis("d", 3)
@@ -57,7 +57,7 @@ def test_broadcasting_prepends_axes_and_rejects_repeats():
 def test_broadcast_linear_map_equals_a_loop_over_the_broadcast_axes():
     torch.manual_seed(0)
     box = Linear("q", (m,), (h, k))
-    single, broadcast = box.module(), box.over(b, x).module()
+    single, broadcast = lower(box), lower(box.over(b, x))
     broadcast.load_state_dict(single.state_dict())
     t = torch.randn(4, 5, 6, dtype=torch.float64)
     single.double(), broadcast.double()
@@ -70,7 +70,7 @@ def test_broadcast_linear_map_equals_a_loop_over_the_broadcast_axes():
 def test_broadcast_contraction_equals_per_slice_matrix_products():
     scores = Contraction("scores", ((x, k), (y, k)), (x, y), scale=0.5).over(b, h)
     a, c = torch.randn(2, 2, 4, 3, dtype=torch.float64), torch.randn(2, 2, 5, 3, dtype=torch.float64)
-    out = scores.module()(a, c)
+    out = lower(scores)(a, c)
     for i in range(2):
         for j in range(2):
             assert torch.allclose(out[i, j], 0.5 * a[i, j] @ c[i, j].T, atol=1e-12)
@@ -81,7 +81,7 @@ def test_product_module_runs_its_parts_side_by_side():
     torch.manual_seed(0)
     pair = Elementwise("tanh", wire=(x, m)) @ LayerNorm("norm", axis=m).over(x)
     a, c = torch.randn(4, 6), torch.randn(4, 6)
-    first, second = pair.module()(a, c)
+    first, second = lower(pair)(a, c)
     assert torch.allclose(first, torch.tanh(a))
     expected = (c - c.mean(-1, keepdim=True)) / torch.sqrt(c.var(-1, unbiased=False, keepdim=True) + 1e-5)
     assert torch.allclose(second, expected, atol=1e-5)
@@ -91,16 +91,16 @@ def test_copy_rename_and_add_route_without_computing():
     diagram = copy((x, m), 3) >> (identity((x, m)) @ rename((x, m), x, y) @ identity((x, m)))
     assert diagram.outputs == ((x, m), (y, m), (x, m))
     t = torch.randn(4, 6)
-    assert all(out is t for out in diagram.module()(t))
+    assert all(out is t for out in lower(diagram)(t))
     summed = copy((x, m)) >> add((x, m))
-    assert torch.equal(summed.module()(t), 2 * t)
+    assert torch.equal(lower(summed)(t), 2 * t)
 
 
 def test_lookup_reads_rows_of_a_named_table():
     genes = Axis("g", 10, index=True)
     table = Lookup("embedding", vocabulary=genes, out_axes=(h, k)).over(b, x)
     assert table.inputs == ((b, x, genes),)
-    module = table.module()
+    module = lower(table)
     ids = torch.tensor([[1, 7], [3, 3]])
     expected = module.maps["embedding"].weight[ids].reshape(2, 2, 2, 3)
     assert torch.equal(module(ids), expected)
@@ -108,13 +108,13 @@ def test_lookup_reads_rows_of_a_named_table():
 
 def test_boxes_with_one_name_share_parameters_and_conflicts_are_rejected():
     twice = Linear("shared", (m,), (m,)).over(x) >> Linear("shared", (m,), (m,)).over(x)
-    module = twice.module()
+    module = lower(twice)
     assert len(list(module.parameters())) == 2
     t = torch.randn(4, 6)
     layer = module.maps["shared"]
     assert torch.allclose(module(t), layer(layer(t)))
     with pytest.raises(ValueError, match="two different boxes are named 'shared'"):
-        (Linear("shared", (m,), (m,)) >> Linear("shared", (m,), (m,), bias=False)).module()
+        lower(Linear("shared", (m,), (m,)) >> Linear("shared", (m,), (m,), bias=False))
 
 
 def test_bad_boxes_and_inputs_are_rejected_with_clear_errors():
@@ -127,15 +127,15 @@ def test_bad_boxes_and_inputs_are_rejected_with_clear_errors():
     with pytest.raises(ValueError, match="differ in size"):
         rename((m,), m, Axis("n", 7))
     with pytest.raises(ValueError, match="free axes"):
-        Linear("q", (x,), (m,)).module()
+        lower(Linear("q", (x,), (m,)))
     with pytest.raises(ValueError, match=r"input 0 must carry x, m=6.*got shape \(4, 5\)"):
-        Linear("q", (m,), (m,)).over(x).module()(torch.randn(4, 5))
+        lower(Linear("q", (m,), (m,)).over(x))(torch.randn(4, 5))
 
 
 def test_normalisers_on_their_own():
     s = torch.randn(3, 5, dtype=torch.float64)
-    assert torch.allclose(normalise(y, "softmax").over(x).module()(s), torch.softmax(s, -1))
-    l2 = normalise(y, "l2").over(x).module()(s)
+    assert torch.allclose(lower(normalise(y, "softmax").over(x))(s), torch.softmax(s, -1))
+    l2 = lower(normalise(y, "l2").over(x))(s)
     assert torch.allclose(l2, s / torch.sqrt((s * s).sum(-1, keepdim=True) + 1e-6), atol=1e-12)
     assert torch.allclose((l2 * l2).sum(-1), torch.ones(3, dtype=torch.float64), atol=1e-6)
     assert torch.equal(torch.sign(l2), torch.sign(s))  # spherical weights keep their sign
@@ -146,8 +146,8 @@ def test_groups_are_transparent_except_when_drawn():
     grouped = inner.group("pair").over(b)
     assert grouped.inputs == ((b, x, m),) and [box.name for box in grouped.boxes()] == ["a", "b"]
     torch.manual_seed(0)
-    plain = inner.over(b).module()
-    framed = grouped.module()
+    plain = lower(inner.over(b))
+    framed = lower(grouped)
     framed.load_state_dict(plain.state_dict())
     t = torch.randn(2, 4, 6)
     assert torch.equal(framed(t), plain(t))
