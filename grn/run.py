@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from grn.data.datamodule import ExpressionDataModule
 from grn.data.preprocess import preprocess, with_pseudotime
+from grn.data.regulators import regulators_in, tf_list
 from grn.errors import InputError
 from grn.io import atomic_write, write_json, write_ranked_edges
 from grn.model.module import GRNModule
@@ -28,21 +29,25 @@ from grn.readout.network import check_readout, read_network, resolve, seed_avera
 from grn.readout.refine import evidence_from, refine
 from grn.scoring.metrics import format_scores, score_network
 from grn.scoring.plots import plot_network_heatmap, plot_pr_curve
+from ncd_layers import draw
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Network:
-    """A run's result: the (target i, regulator j) weights over `genes`, its metrics and trained modules."""
+    """A run's result: the (target i, regulator j) weights over `genes`, the regulators read (None: every
+    gene), its metrics and trained modules."""
     genes: list
     weights: np.ndarray
     metrics: dict
+    regulators: list | None = None
     modules: list = field(default_factory=list, repr=False)
 
     def edges(self, max_edges: int | None = None) -> pd.DataFrame:
         """Ranked edges regulator -> target, strongest first; only the max_edges strongest when given."""
-        return edges_from_matrix(self.weights, self.genes, max_edges)
+        columns = None if self.regulators is None else [self.genes.index(gene) for gene in self.regulators]
+        return edges_from_matrix(self.weights, self.genes, max_edges, regulators=columns)
 
 
 def run(cfg: DictConfig, data=None) -> Network | None:
@@ -52,9 +57,11 @@ def run(cfg: DictConfig, data=None) -> Network | None:
     Several seeds' read-outs are averaged (`seed_average`), then refined with the data when cfg.refine is
     set. Returns None on every process but rank zero."""
     out = Path(cfg.paths.output_dir) if cfg.paths.get("output_dir") else None
+    tfs = tf_list(cfg.readout.regulators) if cfg.readout.get("regulators") else ()
     if data is None:
-        data = preprocess(load_data(cfg.data.source), **cfg.data.preprocess)
+        data = preprocess(load_data(cfg.data.source), **cfg.data.preprocess, keep_genes=tfs)
     genes = list(data.var_names)
+    regulators = regulators_in(tfs, genes) if tfs else None
     n_seeds = cfg.get("n_seeds", 1)
     if not isinstance(n_seeds, int) or isinstance(n_seeds, bool) or n_seeds < 1:
         raise InputError(f"n_seeds must be a whole number >= 1, got {n_seeds!r}")
@@ -62,15 +69,18 @@ def run(cfg: DictConfig, data=None) -> Network | None:
     inputs = with_pseudotime(data) if cfg.data.get("pseudotime") else data
     check_readout(cfg.readout, inputs.n_vars)
     loggers = _loggers(cfg, out)
-    fits = [_fit(cfg, inputs, seed, out, loggers, several=n_seeds > 1) for seed in range(cfg.seed, cfg.seed + n_seeds)]
+    columns = None if regulators is None else [genes.index(gene) for gene in regulators]
+    fits = [_fit(cfg, inputs, seed, out, loggers, several=n_seeds > 1, regulators=columns)
+            for seed in range(cfg.seed, cfg.seed + n_seeds)]
     if any(fit is None for fit in fits):  # other processes than rank zero
         return None
     weights = seed_average([fit.weights[:len(genes), :len(genes)] for fit in fits])
     if cfg.get("refine"):
         weights = refine(weights, evidence, cfg.refine)
-    method, mode = resolve(cfg.readout, inputs.n_vars)
+    method, mode = resolve(cfg.readout, inputs.n_vars, restricted=regulators is not None)
     metrics = {"dataset": data.uns.get("name", ""), "attention": cfg.model.attention.normaliser,
-               "readout": f"{method} ({mode})", "n_cells": int(data.n_obs), "n_genes": len(genes)}
+               "readout": f"{method} ({mode})", "n_cells": int(data.n_obs), "n_genes": len(genes),
+               "n_regulators": len(genes if regulators is None else regulators)}
     if fits[-1].val_loss is not None:
         metrics["val_loss"] = fits[-1].val_loss
     truth = data.uns.get("ground_truth")
@@ -79,7 +89,7 @@ def run(cfg: DictConfig, data=None) -> Network | None:
         scored = _edges_among_truth_genes(weights, genes, truth)
         scores = score_network(scored, truth)
         metrics.update(scores)
-    network = Network(genes, weights, metrics, [fit.module for fit in fits])
+    network = Network(genes, weights, metrics, regulators, [fit.module for fit in fits])
     if out is not None:
         if scores is not None:
             print(f"\nGRN scores ({metrics['dataset']}, {metrics['attention']} attention, {method} read-out)\n"
@@ -98,7 +108,8 @@ class _Fit:
     val_loss: float | None
 
 
-def _fit(cfg: DictConfig, data, seed: int, out: Path | None, loggers: list, several: bool) -> _Fit | None:
+def _fit(cfg: DictConfig, data, seed: int, out: Path | None, loggers: list, several: bool,
+         regulators: list | None) -> _Fit | None:
     """One model trained at `seed` with the Lightning trainer, and its (target, regulator) read-out.
     With several seeds, each keeps its checkpoints in its own folder, so that a resumed run resumes each."""
     L.seed_everything(seed, workers=True, verbose=False)
@@ -123,12 +134,13 @@ def _fit(cfg: DictConfig, data, seed: int, out: Path | None, loggers: list, seve
         trainer.save_checkpoint(last)  # the periodic one may predate the last steps
     # Attention: each process reads its share of the cells and the partial sums are all-reduced.
     # Perturbation: rank 0 reads them all. Either way the network does not depend on the process count.
-    method, _ = resolve(cfg.readout, datamodule.n_genes)
+    method, _ = resolve(cfg.readout, datamodule.n_genes, restricted=regulators is not None)
     module.to(trainer.strategy.root_device)  # Lightning hands the model back on the CPU after fit
     if method == "attention" or trainer.is_global_zero:
         weights = read_network(module.model, datamodule, cfg.readout, seed, shard=trainer.global_rank,
                                shards=trainer.world_size,
-                               reduce=lambda partial: trainer.strategy.reduce(partial, reduce_op="sum"))
+                               reduce=lambda partial: trainer.strategy.reduce(partial, reduce_op="sum"),
+                               regulators=regulators)
     if not trainer.is_global_zero:
         return None
     val_loss = trainer.callback_metrics.get("val/loss")
@@ -150,8 +162,8 @@ def _write_outputs(cfg: DictConfig, network: Network, scored, truth, out: Path) 
         plot_pr_curve({f"{normaliser} attention": scored}, truth, figures["pr_curve"], title=name)
     plot_network_heatmap(strongest, network.genes, figures["network"], truth, title=f"{name}: {normaliser}")
     diagram = network.modules[0].model.diagram
-    diagram.draw(figures["diagram"])
-    diagram.draw(out / "model_diagram.svg")
+    draw(diagram, figures["diagram"])
+    draw(diagram, out / "model_diagram.svg")
     return figures
 
 

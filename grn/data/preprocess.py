@@ -16,15 +16,16 @@ PSEUDOTIME = "__pseudotime__"  # the extra input column with_pseudotime adds
 
 def preprocess(adata: ad.AnnData, normalize_total: float | None = None, log1p: bool = True,
                n_top_genes: int | None = None, min_genes: int | None = None,
-               min_cells: int | None = None) -> ad.AnnData:
+               min_cells: int | None = None, keep_genes=()) -> ad.AnnData:
     """Return a preprocessed copy. QC first: cells expressing fewer than `min_genes` genes and genes
-    expressed in fewer than `min_cells` cells are dropped. Ground-truth genes are kept through the gene
-    filter and the highly-variable selection."""
+    expressed in fewer than `min_cells` cells are dropped. Ground-truth genes and the genes named in `keep_genes`
+    (a TF list) are kept through the gene filter and the highly-variable selection."""
     if n_top_genes is not None and n_top_genes < 2:
         raise InputError(f"n_top_genes must be at least 2 (a network needs two genes), got {n_top_genes}")
     adata = adata.copy()
     truth = adata.uns.get("ground_truth")
-    truth_genes = adata.var_names.isin(set(truth["Gene1"]) | set(truth["Gene2"]) if truth is not None else ())
+    named = set(keep_genes) | (set(truth["Gene1"]) | set(truth["Gene2"]) if truth is not None else set())
+    truth_genes = adata.var_names.isin(named)
     if min_genes:
         adata = adata[sc.pp.filter_cells(adata, min_genes=int(min_genes), inplace=False)[0]].copy()
         if adata.n_obs == 0:

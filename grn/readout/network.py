@@ -2,7 +2,9 @@
 
 Two read-outs: the attention maps (signed for spherical attention; cell sums sharded over processes
 and all-reduced), or in-silico perturbation of each regulator's input (grn.readout.perturbation), which
-scored higher on BEELINE's replicates 0-2 but costs a forward pass per (target, regulator) pair.
+scored higher on BEELINE's replicates 0-2 but costs a forward pass per (target, regulator) pair. Given a
+list of regulators (a TF list), only their columns are read, and the knockout hides training-like masks of
+targets instead of one target at a time.
 """
 import numpy as np
 from omegaconf import DictConfig
@@ -10,7 +12,8 @@ from grn.data.cells import cell_loader
 from grn.data.datamodule import ExpressionDataModule
 from grn.errors import InputError
 from grn.readout.perturbation import METHODS as PERTURBATION_METHODS
-from grn.readout.perturbation import REDUCTIONS, perturbation_effects, regulator_normalised
+from grn.readout.perturbation import (REDUCTIONS, masked_knockout_effects, perturbation_effects,
+                                      regulator_normalised)
 from grn.readout.attention import ATTENTION_MODES, aggregate_maps, attention_maps
 
 # `method: auto` perturbs up to this many genes (G^2 forward passes per batch) and reads attention beyond.
@@ -35,12 +38,13 @@ def check_readout(readout: DictConfig, n_genes: int) -> None:
             raise InputError(f"readout.{key} must be {allowed}, got {value!r}")
 
 
-def resolve(readout: DictConfig, n_genes: int) -> tuple[str, str]:
+def resolve(readout: DictConfig, n_genes: int, restricted: bool = False) -> tuple[str, str]:
     """The read-out method and mode, with `auto` made concrete: knockout on magnitudes (signed by the mean
-    effect) for small networks, the signed raw attention map for large ones."""
+    effect) for small networks or when regulators are `restricted` to a list, the signed raw attention map
+    otherwise."""
     method = readout.method
     if method == "auto":
-        method = "knockout" if n_genes <= AUTO_PERTURBATION_GENES else "attention"
+        method = "knockout" if n_genes <= AUTO_PERTURBATION_GENES or restricted else "attention"
     mode = readout.mode
     if mode == "auto":
         mode = "raw" if method == "attention" else "abs"
@@ -48,11 +52,11 @@ def resolve(readout: DictConfig, n_genes: int) -> tuple[str, str]:
 
 
 def read_network(model, datamodule: ExpressionDataModule, readout: DictConfig, seed: int,
-                 shard: int = 0, shards: int = 1, reduce=None) -> np.ndarray:
+                 shard: int = 0, shards: int = 1, reduce=None, regulators=None) -> np.ndarray:
     """Weights read on at most readout.max_cells cells drawn at random (fixed seed). The attention read-out
     splits those cells over `shards` processes and sums them with `reduce`; a perturbation read-out reads
-    them all wherever it is called."""
-    method, mode = resolve(readout, datamodule.n_genes)
+    them all wherever it is called. `regulators` (gene ids): only these columns are read; the others are 0."""
+    method, mode = resolve(readout, datamodule.n_genes, restricted=regulators is not None)
     n_cells = datamodule.adata.n_obs
     cells = np.sort(np.random.default_rng(seed).permutation(n_cells)[:readout.max_cells or n_cells])
     if method == "attention":
@@ -61,15 +65,36 @@ def read_network(model, datamodule: ExpressionDataModule, readout: DictConfig, s
                          datamodule.expressed_only, readout.batch_size, fixed_masks_seed=seed)
     if method == "attention":
         maps = attention_maps(model, loader, datamodule.n_genes, reduce=reduce)
-        return aggregate_maps(maps, mode).numpy()
+        return _only_columns(aggregate_maps(maps, mode).numpy(), regulators)
     knockout = -datamodule.mean / datamodule.std  # the standardised level of zero expression
+    if regulators is not None and method == "knockout":
+        return _regulator_knockout(model, loader, datamodule, readout, seed, regulators, mode, knockout)
     effects = perturbation_effects(model, loader, datamodule.n_genes, method, mode,
                                    step=readout.step, knockout_values=knockout)
     if mode == "abs":  # magnitudes rank, the mean effect gives the sign
         signs = perturbation_effects(model, loader, datamodule.n_genes, method, "mean",
                                      step=readout.step, knockout_values=knockout).sign()
         effects = effects * signs
-    return (regulator_normalised(effects) if readout.per_regulator else effects).numpy()
+    return _only_columns((regulator_normalised(effects) if readout.per_regulator else effects).numpy(), regulators)
+
+
+def _only_columns(weights: np.ndarray, regulators) -> np.ndarray:
+    """The regulators' columns kept, every other column 0 (no regulators given: all kept)."""
+    if regulators is None:
+        return weights
+    kept = np.zeros_like(weights)
+    kept[:, list(regulators)] = weights[:, list(regulators)]
+    return kept
+
+
+def _regulator_knockout(model, loader, datamodule, readout, seed, regulators, mode, knockout) -> np.ndarray:
+    """The knockout read-out of the listed regulators' columns (masked_knockout_effects), zeros elsewhere."""
+    mean, magnitude = masked_knockout_effects(model, loader, datamodule.n_genes, regulators, knockout,
+                                              datamodule.mask_fraction, readout.get("n_masks", 4), seed)
+    effects = magnitude * mean.sign() if mode == "abs" else mean  # magnitudes rank, the mean effect gives the sign
+    weights = np.zeros((datamodule.n_genes, datamodule.n_genes), dtype=np.float32)
+    weights[:, list(regulators)] = (regulator_normalised(effects) if readout.per_regulator else effects).numpy()
+    return weights
 
 
 def seed_average(weights: list) -> np.ndarray:

@@ -134,3 +134,15 @@ def test_max_edges_breaks_ties_and_places_nan_as_the_full_ranking_does():
     full = edges_from_matrix(weights, genes)
     for keep in (1, 2, 5, 29):
         pd.testing.assert_frame_equal(edges_from_matrix(weights, genes, max_edges=keep), full.head(keep))
+
+
+def test_edges_out_of_listed_regulators_only():
+    weights = np.arange(16, dtype=float).reshape(4, 4) - 7.5  # (target, regulator), all distinct magnitudes
+    genes = ["a", "b", "c", "d"]
+    edges = edges_from_matrix(weights, genes, regulators=[1, 3])
+    assert set(edges["Gene1"]) == {"b", "d"} and len(edges) == 2 * 3  # no self-loop
+    expected = sorted(((genes[j], genes[i], weights[i, j]) for i in range(4) for j in (1, 3) if i != j),
+                      key=lambda edge: -abs(edge[2]))
+    assert list(edges.itertuples(index=False, name=None)) == expected
+    top = edges_from_matrix(weights, genes, max_edges=2, regulators=[1, 3])
+    assert list(top.itertuples(index=False, name=None)) == expected[:2]
