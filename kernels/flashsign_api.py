@@ -33,6 +33,7 @@ import torch
 from kernels import flashsign_gram as gram
 from kernels import flashsign_stream as stream
 from kernels import replay
+from kernels.gram import spherical_attention_gram
 from kernels.reference import spherical_attention_reference
 from kernels.triton_common import INTERPRETED, grad_output
 
@@ -138,15 +139,18 @@ def flashsign(q, k, v, key_padding_mask=None, eps=1e-6, method="auto"):
     method: "stream" (O(N^2 D) kernels), "gram" (O(N D^2) kernels) or "auto" (see auto_method; a
     backward follows when autograd records the call).
 
-    Dispatch: CUDA tensors run the Triton kernels; CPU tensors run the torch reference, or the
-    Triton interpreter when TRITON_INTERPRET=1 was set before import. Unsupported dtypes or head
-    dims fall back to the reference with a one-time warning.
+    Dispatch: CUDA tensors run the Triton kernels; CPU tensors run the Triton interpreter when
+    TRITON_INTERPRET=1 was set before import, else plain torch: the reference, or from more than
+    2 D keys (where 4 N^2 D score FLOPs exceed the Gram form's ~6 N D^2) the torch Gram form
+    (kernels/gram.py), so that long sequences train on a CPU too. Unsupported dtypes or head dims
+    fall back to the reference with a one-time warning.
     """
     _check_inputs(q, k, v, key_padding_mask, eps)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not (q.is_cuda or INTERPRETED):
-        return spherical_attention_reference(q, k, v, key_padding_mask, eps)
+        torch_form = spherical_attention_gram if q.shape[-2] > 2 * q.shape[-1] else spherical_attention_reference
+        return torch_form(q, k, v, key_padding_mask, eps)
     reason = _unsupported_reason(q)
     if reason is not None:
         if reason not in _warned:

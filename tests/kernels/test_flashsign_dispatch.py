@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import kernels.flashsign_api as api
+from kernels.reference import spherical_attention_reference
 
 
 @pytest.fixture
@@ -46,3 +47,23 @@ def test_unknown_method_is_named():
     q = torch.zeros(1, 1, 8, 16)
     with pytest.raises(ValueError, match="method must be one of"):
         api.flashsign(q, q, q, method="fast")
+
+
+@pytest.mark.parametrize("n_keys, form", [(32, "reference"), (33, "gram")])
+def test_cpu_without_the_interpreter_takes_the_torch_gram_form_past_2d_keys(monkeypatch, n_keys, form):
+    """Plain-torch CPU calls: the O(N^2 D) reference up to 2 D keys, the O(N D^2) Gram form beyond; both
+    equal the float64 reference, gradients included."""
+    monkeypatch.setattr(api, "INTERPRETED", False)
+    called = []
+    for name in ("spherical_attention_gram", "spherical_attention_reference"):
+        original = getattr(api, name)
+        monkeypatch.setattr(api, name, lambda *args, _f=original, _n=name: called.append(_n) or _f(*args))
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 2, n_keys, 16, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    mask = torch.rand(2, n_keys) > 0.3
+    out = api.flashsign(q, k, v, mask)
+    assert called == [f"spherical_attention_{form}"]
+    expected = spherical_attention_reference(q, k, v, mask)
+    torch.testing.assert_close(out, expected)
+    grads = torch.autograd.grad(out.square().sum(), (q, k, v))
+    torch.testing.assert_close(grads, torch.autograd.grad(expected.square().sum(), (q, k, v)))
