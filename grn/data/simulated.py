@@ -42,7 +42,7 @@ def export(out, sergio_seeds=(0,), krumsiek11_seeds=(0,), sergio_options=None) -
     return folders
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="simulated")
+@hydra.main(version_base="1.3", config_path="../../configs", config_name="simulated")
 def main(cfg: DictConfig) -> None:
     for folder in export(cfg.out, cfg.sergio_seeds, cfg.krumsiek11_seeds, dict(cfg.sergio)):
         print(folder)
