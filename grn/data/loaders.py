@@ -23,24 +23,41 @@ def load_beeline(path=None, name=None, root=None) -> ad.AnnData:
     folder = Path(path) if path is not None else find_beeline_dataset(name, root)
     if not folder.is_dir():
         raise InputError(f"BEELINE dataset folder not found: {folder}")
-    expression = _read_csv(folder / "ExpressionData.csv", index_col=0)
-    adata = _checked_anndata(expression.T, folder / "ExpressionData.csv")
+    adata = read_genes_by_cells_csv(folder / "ExpressionData.csv")
     adata.uns["name"] = folder.name
-    pseudotime = folder / "PseudoTime.csv"
-    if pseudotime.exists():
-        times = _read_csv(pseudotime, index_col=0)
-        if times.index.duplicated().any() or not set(adata.obs_names) <= set(times.index.astype(str)):
-            raise InputError(f"{pseudotime}: cell names repeat or do not cover the cells of ExpressionData.csv")
-        times = times.set_axis(times.index.astype(str)).reindex(adata.obs_names)
-        adata.obs[[f"pseudotime_{c}" for c in range(times.shape[1])]] = times.to_numpy(dtype=float)
+    add_pseudotime(adata, folder / "PseudoTime.csv")
     truth_file = folder / "refNetwork.csv"
     if truth_file.exists():
         truth = _read_csv(truth_file)
-        truth_genes = set(truth.get("Gene1", [])) | set(truth.get("Gene2", []))
-        if truth_genes and not truth_genes & set(adata.var_names) and truth_genes <= set(adata.obs_names):
-            raise InputError(f"{folder / 'ExpressionData.csv'}: genes and cells look swapped; expected genes as rows")
+        check_not_swapped(adata, set(truth.get("Gene1", [])) | set(truth.get("Gene2", [])),
+                          folder / "ExpressionData.csv")
         adata.uns["ground_truth"] = validate_truth(truth, adata.var_names, str(truth_file))
     return adata
+
+
+def read_genes_by_cells_csv(path: Path) -> ad.AnnData:
+    """An expression CSV with one gene a row (names in the first column) and one cell a column, as a
+    checked cells x genes AnnData (float32). pandas reads `.csv.gz` as well."""
+    return _checked_anndata(_read_csv(path, index_col=0).T, path)
+
+
+def add_pseudotime(adata: ad.AnnData, path: Path) -> None:
+    """BEELINE's PseudoTime.csv, when present, as obs columns pseudotime_0, pseudotime_1, ... (one per
+    trajectory, NaN where a cell is not on it)."""
+    if not path.exists():
+        return
+    times = _read_csv(path, index_col=0)
+    if times.index.duplicated().any() or not set(adata.obs_names) <= set(times.index.astype(str)):
+        raise InputError(f"{path}: cell names repeat or do not cover the cells of the expression data")
+    times = times.set_axis(times.index.astype(str)).reindex(adata.obs_names)
+    adata.obs[[f"pseudotime_{c}" for c in range(times.shape[1])]] = times.to_numpy(dtype=float)
+
+
+def check_not_swapped(adata: ad.AnnData, named_genes: set, source) -> None:
+    """Genes named elsewhere (a truth, a gene list) of which none is a gene name and some are cell names
+    mean the expression file was written cells x genes."""
+    if named_genes & set(adata.obs_names) and not named_genes & set(adata.var_names):
+        raise InputError(f"{source}: genes and cells look swapped; expected genes as rows")
 
 
 def find_beeline_dataset(name, root) -> Path:
@@ -137,7 +154,8 @@ def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
         raise InputError(f"file not found: {path}")
     try:
         table = pd.read_csv(path, **kwargs)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as error:
+        # OSError and EOFError: a corrupt or truncated .gz
         raise InputError(f"malformed CSV {path}: {str(error).splitlines()[0]}") from error
     if table.empty:
         raise InputError(f"empty CSV {path}")
