@@ -16,44 +16,63 @@ EPR: precision among the top k = n_true_edges candidates (every candidate scorin
 largest score, and above 0), over the density; 0 when nothing is predicted. sign_acc: among the true
 edges in that set, the fraction whose weight's sign matches the truth's `+`/`-`; NaN for unsigned
 predictions (no negative weight) or when no true edge made the set.
+
+Real cells (`score_real`, the protocol of `shared/data/real/README.md`): the candidates are every
+(regulator, gene) pair of the data's genes but self-loops, the regulators being the truth's own
+(`evaluated_regulators`); the truth is unsigned and kept to the data's genes; the same AUPRC, EPR and
+AUROC, and the average precision ratio that published real-data numbers use.
 """
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import auc, precision_recall_curve, roc_auc_score
+from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
 
 from grn.errors import InputError
 from grn.data.ground_truth import validate_truth
+from grn.data.real import restricted_truth
 
 PAIR = ["Gene1", "Gene2"]
 
 
 def score_network(predicted: pd.DataFrame, truth: pd.DataFrame, genes: Sequence[str] | None = None) -> dict:
     """AUPRC (and its ratio to the edge density), early precision ratio, AUROC and sign accuracy."""
-    universe = _universe(predicted, truth, genes)
-    y_true = universe["true"].to_numpy()
-    score = universe["score"].to_numpy()
-    n_true, n_candidates = int(y_true.sum()), len(universe)
-    density = n_true / n_candidates
-
-    precision, recall, _ = precision_recall_curve(y_true, score)
-    auprc = auc(recall, precision)
-    auroc = roc_auc_score(y_true, score) if n_true < n_candidates else float("nan")
-
-    top = _top_k(score, n_true)
-    early_precision = y_true[top].mean() if top.any() else 0.0
+    edges = _truth_edges(truth, genes)
+    universe = _universe(predicted, edges, _gene_list(edges, genes))
+    signs = edges.assign(is_plus=edges["Type"] == "+", is_minus=edges["Type"] == "-")
+    signs = signs.groupby(PAIR)[["is_plus", "is_minus"]].any()
     signed = (pd.to_numeric(predicted["EdgeWeight"]) < 0).any()
-    return {
-        "auprc": float(auprc),
-        "auprc_ratio": float(auprc / density),
-        "epr": float(early_precision / density),
-        "auroc": float(auroc),
-        "sign_acc": _sign_accuracy(universe[top & y_true]) if signed else float("nan"),
-        "density": density,
-        "n_true_edges": n_true,
-        "n_candidates": n_candidates,
-    }
+    return _ranking_scores(universe, lambda hits: _sign_accuracy(hits.join(signs)) if signed else float("nan"))
+
+
+def evaluated_regulators(truth: pd.DataFrame, genes: Sequence[str]) -> list[str]:
+    """The real-data protocol's regulators: the truth's regulators (Gene1) with at least one edge to
+    another gene of `genes`, in the order of `genes`."""
+    regulators = set(restricted_truth(truth, genes, "ground truth")["Gene1"])
+    return [gene for gene in _gene_list(None, genes) if gene in regulators]
+
+
+def score_real(network: pd.DataFrame, truth: pd.DataFrame, genes: Sequence[str],
+               regulators: Sequence[str] | None = None) -> dict:
+    """The real-data protocol (`shared/data/real/README.md`): the truth is kept to its edges between two
+    distinct genes of `genes`; the candidates are every (regulator, gene) pair but self-loops, the
+    regulators being `evaluated_regulators(truth, genes)` unless given (they must then include every
+    regulator of the kept truth). Ranked by |weight| with BEELINE's AUPRC, EPR and AUROC as in
+    `score_network`, plus `ap_ratio`: scikit-learn's average precision over the density, the AUPRC
+    ratio the data README's reference runs report (it differs from the trapezoid by about 1%).
+    `network`: `source, target, weight` (the real peers' tables) or `Gene1, Gene2, EdgeWeight`; the
+    truth's `Gene1, Gene2` may carry no sign. Adds `n_regulators` to the scores."""
+    genes = _gene_list(None, genes)
+    edges = restricted_truth(truth, genes, "ground truth")
+    regulators = evaluated_regulators(edges, genes) if regulators is None else _gene_list(None, regulators)
+    unlisted = sorted(set(edges["Gene1"]) - set(regulators))
+    if unlisted:
+        raise InputError(f"ground truth has edges from regulators outside `regulators`: {unlisted[:10]}")
+    predicted = network.rename(columns={"source": "Gene1", "target": "Gene2", "weight": "EdgeWeight"})
+    universe = _universe(predicted, edges, genes, regulators)
+    scores = _ranking_scores(universe)
+    average_precision = average_precision_score(universe["true"], universe["score"])
+    return {**scores, "ap_ratio": float(average_precision / scores["density"]), "n_regulators": len(regulators)}
 
 
 def candidate_scores(
@@ -62,7 +81,8 @@ def candidate_scores(
     """The aligned universe as arrays: is-true-edge (bool), score |weight| (0 if unpredicted), and the
     predicted sign (+1, -1, or 0 if unpredicted), one entry per candidate pair, regulator-major in
     gene order (sorted names, or the order of `genes`)."""
-    universe = _universe(predicted, truth, genes)
+    edges = _truth_edges(truth, genes)
+    universe = _universe(predicted, edges, _gene_list(edges, genes))
     return universe["true"].to_numpy(), universe["score"].to_numpy(), universe["sign"].to_numpy()
 
 
@@ -75,16 +95,34 @@ def format_scores(scores: dict) -> str:
     return "\n".join(lines)
 
 
-def _universe(predicted: pd.DataFrame, truth: pd.DataFrame, genes) -> pd.DataFrame:
-    """One row per candidate pair (index Gene1, Gene2): score, sign, the truth's signs `is_plus` and
-    `is_minus` (both set when the truth lists the edge with each sign) and `true`."""
-    edges = _truth_edges(truth, genes)  # self-loops stay until the reindex: their genes still count
-    genes = _gene_list(edges, genes)
-    pairs = pd.MultiIndex.from_tuples([(a, b) for a in genes for b in genes if a != b], names=PAIR)
-    signs = edges.assign(is_plus=edges["Type"] == "+", is_minus=edges["Type"] == "-")
-    signs = signs.groupby(PAIR)[["is_plus", "is_minus"]].any().reindex(pairs, fill_value=False)
+def _universe(predicted: pd.DataFrame, edges: pd.DataFrame, genes: list[str], regulators=None) -> pd.DataFrame:
+    """One row per candidate pair (index Gene1, Gene2: each of `regulators`, default every gene, to each
+    other gene, regulator-major): the prediction's score and sign, and whether `edges` lists it."""
+    pairs = pd.MultiIndex.from_product([genes if regulators is None else regulators, genes], names=PAIR)
+    pairs = pairs[pairs.get_level_values(0) != pairs.get_level_values(1)]
     best = _prediction_table(predicted).set_index(PAIR)[["score", "sign"]].reindex(pairs, fill_value=0.0)
-    return pd.concat([best, signs], axis=1).assign(true=signs.any(axis=1))
+    return best.assign(true=pairs.isin(pd.MultiIndex.from_frame(edges[PAIR])))
+
+
+def _ranking_scores(universe: pd.DataFrame, sign_accuracy=None) -> dict:
+    """AUPRC, its ratio to the density, EPR and AUROC of the candidates ranked by score; with
+    `sign_accuracy`, also its value on the true edges of the top k (a frame of those candidates)."""
+    y_true = universe["true"].to_numpy()
+    score = universe["score"].to_numpy()
+    n_true, n_candidates = int(y_true.sum()), len(universe)
+    density = n_true / n_candidates
+
+    precision, recall, _ = precision_recall_curve(y_true, score)
+    auprc = auc(recall, precision)
+    auroc = roc_auc_score(y_true, score) if n_true < n_candidates else float("nan")
+
+    top = _top_k(score, n_true)
+    early_precision = y_true[top].mean() if top.any() else 0.0
+    scores = {"auprc": float(auprc), "auprc_ratio": float(auprc / density),
+              "epr": float(early_precision / density), "auroc": float(auroc)}
+    if sign_accuracy is not None:
+        scores["sign_acc"] = sign_accuracy(universe[top & y_true])
+    return {**scores, "density": density, "n_true_edges": n_true, "n_candidates": n_candidates}
 
 
 def _truth_edges(truth: pd.DataFrame, genes) -> pd.DataFrame:
@@ -99,7 +137,7 @@ def _gene_list(edges: pd.DataFrame, genes) -> list[str]:
     if genes is None:
         return sorted(set(edges["Gene1"]) | set(edges["Gene2"]))
     genes = [str(g) for g in genes]
-    repeated = sorted({g for g in genes if genes.count(g) > 1})
+    repeated = sorted(set(pd.Index(genes)[pd.Index(genes).duplicated()]))
     if repeated:
         raise InputError(f"genes: duplicate gene name(s) {repeated}")
     return genes
