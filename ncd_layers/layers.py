@@ -73,6 +73,6 @@ def transformer_block(ax: TransformerAxes, normaliser: str, prefix: str = "", dr
     def sublayer(name, body):
         d = LayerNorm(prefix + name + "_norm", axis=m).over(x) >> body
         d = d >> Dropout("dropout", wire=(x, m), p=dropout) if dropout else d
-        return residual(d).group(f"{prefix}{name}".replace("_", " "))
+        return residual(d).group(name)
 
     return sublayer("attention", multi_head_attention(ax, normaliser, prefix)) >> sublayer("mlp", mlp(ax, prefix))
