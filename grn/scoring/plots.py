@@ -1,21 +1,29 @@
-"""Figures a person reads faster than numbers: the PR curve and the signed network heatmap."""
-import matplotlib
+"""Figures a person reads faster than numbers: the PR curve and the signed network heatmap.
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import precision_recall_curve  # noqa: E402
+Drawn on `matplotlib.figure.Figure` objects, not pyplot: no backend is chosen or changed (importing this
+module leaves a notebook's or a GUI's backend alone), no global figure state is kept, and saving works
+headless. `*_figure` functions return the figure; `plot_*` functions save it atomically."""
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from sklearn.metrics import precision_recall_curve
 
-from grn.io import atomic_write  # noqa: E402
-from grn.scoring.metrics import candidate_scores  # noqa: E402
+from grn.io import atomic_write
+from grn.scoring.metrics import candidate_scores
 
 MAX_HEATMAP_GENES = 150  # a readable heatmap; a 16,384-gene one would be a 2 GiB matrix of noise
 
 
 def plot_pr_curve(curves: dict[str, pd.DataFrame], truth: pd.DataFrame, path, title: str = "") -> None:
+    """pr_curve_figure saved to `path` (the format from its suffix)."""
+    _save(pr_curve_figure(curves, truth, title), path)
+
+
+def pr_curve_figure(curves: dict[str, pd.DataFrame], truth: pd.DataFrame, title: str = "") -> Figure:
     """Precision-recall curves of one or more ranked edge lists against the ground truth."""
-    figure, axis = plt.subplots(figsize=(5, 4.5))
+    figure = Figure(figsize=(5, 4.5))
+    axis = figure.add_subplot()
     density = None
     for label, edges in curves.items():
         y_true, score, _ = candidate_scores(edges, truth)
@@ -25,11 +33,17 @@ def plot_pr_curve(curves: dict[str, pd.DataFrame], truth: pd.DataFrame, path, ti
     axis.axhline(density, color="grey", linestyle=":", label=f"random ({density:.2f})")
     axis.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=title or "PR curve")
     axis.legend(loc="upper right", fontsize=8)
-    _save(figure, path)
+    return figure
 
 
 def plot_network_heatmap(edges: pd.DataFrame, genes, path, truth: pd.DataFrame | None = None,
                          title: str = "") -> None:
+    """network_heatmap_figure saved to `path` (the format from its suffix)."""
+    _save(network_heatmap_figure(edges, genes, truth, title), path)
+
+
+def network_heatmap_figure(edges: pd.DataFrame, genes, truth: pd.DataFrame | None = None,
+                           title: str = "") -> Figure:
     """Signed regulator x target weights; true edges outlined (+ solid, - dashed). Beyond
     MAX_HEATMAP_GENES genes only those with the most total |weight| are drawn."""
     genes = list(genes)
@@ -48,19 +62,20 @@ def plot_network_heatmap(edges: pd.DataFrame, genes, path, truth: pd.DataFrame |
     weights[rows, columns] = edges["EdgeWeight"].to_numpy()
     limit = np.abs(weights).max() or 1.0
     size = min(max(4.0, 0.3 * len(genes) + 2), 20.0)  # inches: thousands of genes must not make a giant canvas
-    figure, axis = plt.subplots(figsize=(size + 1, size))
+    figure = Figure(figsize=(size + 1, size))
+    axis = figure.add_subplot()
     image = axis.imshow(weights, cmap="RdBu_r", vmin=-limit, vmax=limit)
     if truth is not None:
         for regulator, target, sign in truth[["Gene1", "Gene2", "Type"]].itertuples(index=False):
             if regulator in position and target in position and regulator != target:
-                axis.add_patch(plt.Rectangle((position[target] - 0.5, position[regulator] - 0.5), 1, 1, fill=False,
-                                             linestyle="-" if sign == "+" else "--", linewidth=1.2))
+                axis.add_patch(Rectangle((position[target] - 0.5, position[regulator] - 0.5), 1, 1, fill=False,
+                                         linestyle="-" if sign == "+" else "--", linewidth=1.2))
     if len(genes) <= 60:
         axis.set_xticks(range(len(genes)), genes, rotation=90, fontsize=7)
         axis.set_yticks(range(len(genes)), genes, fontsize=7)
     axis.set(xlabel="target", ylabel="regulator", title=title or "inferred network")
     figure.colorbar(image, ax=axis, label="edge weight", shrink=0.8)
-    _save(figure, path)
+    return figure
 
 
 def _strongest_genes(edges: pd.DataFrame, genes: list, count: int) -> list:
@@ -71,7 +86,6 @@ def _strongest_genes(edges: pd.DataFrame, genes: list, count: int) -> list:
     return [gene for gene in genes if gene in chosen]
 
 
-def _save(figure, path) -> None:
+def _save(figure: Figure, path) -> None:
     figure.tight_layout()
     atomic_write(path, lambda tmp: figure.savefig(tmp, format=str(path).rsplit(".", 1)[-1], dpi=120))
-    plt.close(figure)
