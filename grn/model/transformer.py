@@ -10,25 +10,25 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ncd_layers import (Axis, Diagram, LayerNorm, Linear, Lookup, TransformerAxes, add, transformer_block)
-
-NORMALISERS = ("l2", "softmax")
+from ncd_layers import (NORMALISERS, Axis, Diagram, LayerNorm, Linear, Lookup, TransformerAxes, add, lower,
+                        transformer_block)
 
 
 def grn_transformer(n_genes: int, width: int = 64, heads: int = 4, depth: int = 2, mlp_ratio: int = 2,
                     normaliser: str = "l2", dropout: float = 0.0) -> Diagram:
     """(b, x, g) gene ids and (b, x, c) value channels -> (b, x) predicted expression."""
     if normaliser not in NORMALISERS:
-        raise ValueError(f"normaliser must be one of {NORMALISERS}, got {normaliser!r}")
+        raise ValueError(f"normaliser must be one of {tuple(NORMALISERS)}, got {normaliser!r}")
     if width % heads:
         raise ValueError(f"width {width} must be divisible by heads {heads}")
     ax = TransformerAxes.make(width, heads, mlp_ratio)
     x, m = ax.tokens, ax.width
     genes, channels = Axis("g", n_genes, index=True), Axis("c", 2)
     embed = ((Lookup("gene_embedding", vocabulary=genes, out_axes=(m,))
-              @ Linear("value_embedding", (channels,), (m,))).over(x) >> add((x, m)))
-    blocks = [transformer_block(ax, normaliser, f"block{i + 1}_", dropout) for i in range(depth)]
-    readout = (LayerNorm("final_norm", axis=m) >> Linear("readout", (m,), ())).over(x)
+              @ Linear("value_embedding", (channels,), (m,))).over(x) >> add((x, m))).group("embedding")
+    # One label for every block: the drawing shows them as one "block × depth" and expands the first.
+    blocks = [transformer_block(ax, normaliser, f"block{i + 1}_", dropout).group("block") for i in range(depth)]
+    readout = (LayerNorm("final_norm", axis=m) >> Linear("readout", (m,), ())).over(x).group("head")
     diagram = embed
     for block in blocks:
         diagram = diagram >> block
@@ -40,7 +40,7 @@ class GRNTransformer(nn.Module):
         super().__init__()
         self.normaliser = normaliser  # the read-out takes it from here, not from the config again
         self.diagram = grn_transformer(n_genes, width, heads, depth, mlp_ratio, normaliser, dropout)
-        self.net = self.diagram.module()
+        self.net = lower(self.diagram)
 
     def forward(self, gene_ids, values, hidden, key_padding_mask=None):
         """gene_ids (B, N) long, values (B, N) float, hidden (B, N) bool -> (B, N) predictions.

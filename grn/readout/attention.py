@@ -4,15 +4,13 @@ Direction: a target gene's query attending to a regulator gene's key is the edge
 so the attention weight at (query i, key j) scores the edge j -> i. Spherical weights keep their sign
 (activation or repression); SoftMax weights are all positive.
 """
-import math
-
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from grn.readout.edges import edges_from_matrix
-from kernels import spherical_attention_map
+from ncd_layers import NORMALISERS
 
 
 @torch.no_grad()
@@ -30,6 +28,7 @@ def attention_maps(model, loader, n_genes: int, reduce=None) -> torch.Tensor:
     hooks = [layer.register_forward_hook(_capture(captured, index))
              for index, layer in enumerate(model.attention_layers())]
     device = next(model.parameters()).device
+    cell_summed_map = NORMALISERS[model.normaliser].cell_summed_map
     sums, pair_counts = None, torch.zeros(n_genes, n_genes, dtype=torch.float64, device=device)
     try:
         for batch in tqdm(loader, desc="reading attention", leave=False):
@@ -40,8 +39,8 @@ def attention_maps(model, loader, n_genes: int, reduce=None) -> torch.Tensor:
             present = present.scatter_add_(1, gene_ids, key_padding_mask.float()) > 0
             pair_counts += present.double().T @ present.double()
             layer_sums = torch.stack([
-                _summed_weights(*(_to_gene_space(x, gene_ids, key_padding_mask, n_genes) for x in (q, k)),
-                                present, model.normaliser)
+                cell_summed_map(*(_to_gene_space(x, gene_ids, key_padding_mask, n_genes) for x in (q, k)),
+                                present).double()
                 for q, k in (captured[index] for index in range(len(hooks)))])
             sums = layer_sums if sums is None else sums + layer_sums
     finally:
@@ -100,12 +99,3 @@ def _to_gene_space(x, gene_ids, key_padding_mask, n_genes):
     index = gene_ids[:, None, :, None].expand(-1, heads, -1, dim)
     return x.new_zeros(batch, heads, n_genes, dim).scatter_add_(2, index, x)
 
-
-def _summed_weights(q, k, present, normaliser):
-    """Sum over cells of the (H, G, G) attention weights; absent genes neither attend nor are attended."""
-    if normaliser == "l2":
-        return spherical_attention_map(q, k, present).double()
-    scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
-    scores = scores.masked_fill(~present[:, None, None, :], float("-inf"))
-    weights = torch.softmax(scores, dim=-1).nan_to_num(0.0) * present[:, None, :, None]
-    return weights.sum(0).double()
