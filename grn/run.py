@@ -22,7 +22,7 @@ from grn.data.datamodule import ExpressionDataModule
 from grn.data.preprocess import preprocess, with_pseudotime
 from grn.data.regulators import regulators_in, tf_list
 from grn.errors import InputError
-from grn.io import atomic_write, write_json, write_ranked_edges
+from grn.io import LARGE_NETWORK_EDGES, atomic_write, write_json, write_parquet, write_ranked_edges
 from grn.model.module import GRNModule
 from grn.readout.edges import edges_from_matrix
 from grn.readout.network import check_readout, read_network, resolve, seed_average
@@ -148,10 +148,13 @@ def _fit(cfg: DictConfig, data, seed: int, out: Path | None, loggers: list, seve
 
 
 def _write_outputs(cfg: DictConfig, network: Network, scored, truth, out: Path) -> dict:
-    """network.csv (the strongest readout.max_edges; scores use every edge), metrics.json and, when
-    cfg.plots, the figures; returns the figures written."""
+    """network.csv (the strongest readout.max_edges; scores use every edge) and, for a network of more
+    than LARGE_NETWORK_EDGES edges, the same edges as network.parquet; metrics.json and, when cfg.plots,
+    the figures; returns the figures written."""
     strongest = network.edges(cfg.readout.get("max_edges"))
     write_ranked_edges(strongest, out / "network.csv")
+    if len(network.regulators or network.genes) * (len(network.genes) - 1) > LARGE_NETWORK_EDGES:
+        write_parquet(strongest, out / "network.parquet")
     write_json(network.metrics, out / "metrics.json")
     if not cfg.get("plots", True):
         return {}
