@@ -4,11 +4,17 @@ Each takes `X` (cells x genes) and the gene names and returns a BEELINE rankedEd
 `Gene1` (regulator), `Gene2` (target), `EdgeWeight`, every ordered pair of distinct genes once,
 sorted by |EdgeWeight| descending. The tree methods give unsigned importances; the correlation
 methods give signed weights, symmetric, so both directions of a pair carry the same weight.
+
+`regulators` (gene names, e.g. a TF list) keeps only their rows: edges from those regulators to every
+other gene, and the tree methods regress each target on those regulators alone (minus itself), like
+arboreto's `tf_names`. `n_jobs` fits that many targets at a time (joblib; -1: every core) and gives the
+same weights as one at a time.
 """
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from scipy.stats import rankdata
 from sklearn.covariance import LedoitWolf, ShrunkCovariance
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
@@ -21,46 +27,68 @@ from grn.errors import InputError
 # after a few hundred rounds, and the cap bounds the worst case to seconds per target.
 GRNBOOST2_SETTINGS = dict(learning_rate=0.01, max_features=0.1, subsample=0.9, n_estimators=1000,
                           n_iter_no_change=25, validation_fraction=0.1)
+# arboreto's own (arboreto.core.SGBM_KWARGS and EARLY_STOP_WINDOW_LENGTH): out-of-bag early stopping
+ARBORETO_SETTINGS = dict(learning_rate=0.01, max_features=0.1, subsample=0.9, n_estimators=5000)
+OOB_WINDOW = 25
 
 
-def genie3(X, genes: Sequence[str], n_trees: int = 100, seed: int = 0) -> pd.DataFrame:
+def genie3(X, genes: Sequence[str], n_trees: int = 100, seed: int = 0, regulators: Sequence[str] | None = None,
+           n_jobs: int = 1) -> pd.DataFrame:
     """GENIE3 (Huynh-Thu et al. 2010): a random forest (max_features sqrt) regresses each target, scaled
-    to unit variance, on all other genes; the weight of regulator -> target is the regulator's
-    impurity decrease averaged over the trees, left unnormalised so that targets compare. GENIE3's
-    default is 1000 trees; 100 keeps an 11-20 gene dataset at a few seconds."""
+    to unit variance, on all other genes (or on `regulators`); the weight of regulator -> target is the
+    regulator's impurity decrease averaged over the trees, left unnormalised so that targets compare.
+    GENIE3's default is 1000 trees; 100 keeps an 11-20 gene dataset at a few seconds, and a real one of
+    948 targets x 425 cells x 423 regulators at about 2 minutes on 2 cores (n_jobs=2)."""
     X, genes = _checked(X, genes)
+    rows = _regulator_rows(genes, regulators)
 
-    def importances(regulators, target):
+    def importances(predictors, target):
         forest = RandomForestRegressor(n_estimators=n_trees, max_features="sqrt", random_state=seed)
-        forest.fit(regulators, target / (target.std() or 1.0))
+        forest.fit(predictors, target / (target.std() or 1.0))
         return np.mean([tree.tree_.compute_feature_importances(normalize=False) for tree in forest.estimators_], axis=0)
 
-    return _ranked_edges(_regress_each_target(X, importances), genes)
+    return _ranked_edges(_regress_each_target(X, importances, rows, n_jobs), genes, rows)
 
 
-def grnboost2(X, genes: Sequence[str], seed: int = 0) -> pd.DataFrame:
+def grnboost2(X, genes: Sequence[str], seed: int = 0, regulators: Sequence[str] | None = None,
+              n_jobs: int = 1, early_stopping: str = "validation") -> pd.DataFrame:
     """GRNBoost2 (Moerman et al. 2019): stochastic gradient boosting of each target on all other genes
-    with early stopping (see GRNBOOST2_SETTINGS); weight = feature importance times the number of
-    boosting rounds, arboreto's de-normalisation, so that better-predicted targets weigh more."""
-    X, genes = _checked(X, genes)
+    (or on `regulators`) with early stopping; weight = feature importance times the number of boosting
+    rounds, arboreto's de-normalisation, so that better-predicted targets weigh more.
 
-    def importances(regulators, target):
-        boosting = GradientBoostingRegressor(**GRNBOOST2_SETTINGS, random_state=seed).fit(regulators, target)
+    early_stopping="validation": GRNBOOST2_SETTINGS, a 10% held-out split (the BEELINE table).
+    early_stopping="oob": arboreto's own rule and settings (ARBORETO_SETTINGS): stop once the out-of-bag
+    improvement averaged over the last 25 rounds is negative, at most 5000 rounds. Given the same seed it
+    reproduces arboreto's `infer_partial_network` exactly. On real cells it stops after 30-60 rounds where
+    the held-out split runs hundreds (948 targets x 425 cells x 423 regulators: 1.4 s a target against 0.1)."""
+    if early_stopping not in ("validation", "oob"):
+        raise InputError(f"early_stopping must be 'validation' or 'oob', got {early_stopping!r}")
+    X, genes = _checked(X, genes)
+    rows = _regulator_rows(genes, regulators)
+
+    def importances(predictors, target):
+        if early_stopping == "oob":
+            boosting = GradientBoostingRegressor(**ARBORETO_SETTINGS, random_state=seed)
+            boosting.fit(predictors, target, monitor=_oob_plateau)
+        else:
+            boosting = GradientBoostingRegressor(**GRNBOOST2_SETTINGS, random_state=seed).fit(predictors, target)
         return boosting.feature_importances_ * boosting.n_estimators_
 
-    return _ranked_edges(_regress_each_target(X, importances), genes)
+    return _ranked_edges(_regress_each_target(X, importances, rows, n_jobs), genes, rows)
 
 
-def pearson(X, genes: Sequence[str]) -> pd.DataFrame:
+def pearson(X, genes: Sequence[str], regulators: Sequence[str] | None = None) -> pd.DataFrame:
     """Pearson correlation of each pair of genes; 0 where a gene is constant."""
     X, genes = _checked(X, genes)
-    return _ranked_edges(_correlation(X), genes)
+    rows = _regulator_rows(genes, regulators)
+    return _ranked_edges(_correlation(X)[rows], genes, rows)
 
 
-def spearman(X, genes: Sequence[str]) -> pd.DataFrame:
+def spearman(X, genes: Sequence[str], regulators: Sequence[str] | None = None) -> pd.DataFrame:
     """Spearman correlation: Pearson correlation of the ranks (ties get their average rank)."""
     X, genes = _checked(X, genes)
-    return _ranked_edges(_correlation(rankdata(X, axis=0)), genes)
+    rows = _regulator_rows(genes, regulators)
+    return _ranked_edges(_correlation(rankdata(X, axis=0))[rows], genes, rows)
 
 
 def partial_correlation(X, genes: Sequence[str], shrinkage: float | None = None) -> pd.DataFrame:
@@ -108,14 +136,41 @@ def _checked(X, genes) -> tuple[np.ndarray, np.ndarray]:
     return X, genes
 
 
-def _regress_each_target(X: np.ndarray, importances) -> np.ndarray:
-    """weights[r, t] = importances(X without column t, X[:, t])[position of regulator r]."""
-    n_genes = X.shape[1]
-    weights = np.zeros((n_genes, n_genes))
-    for target in range(n_genes):
-        regulators = np.delete(np.arange(n_genes), target)
-        weights[regulators, target] = importances(X[:, regulators], X[:, target])
+def _regulator_rows(genes: np.ndarray, regulators) -> np.ndarray:
+    """Column indices of the regulators (every gene when None), in the order given."""
+    if regulators is None:
+        return np.arange(len(genes))
+    regulators = [str(r) for r in regulators]
+    position = {gene: column for column, gene in enumerate(genes)}
+    unknown = [r for r in regulators if r not in position]
+    repeated = sorted(set(pd.Index(regulators)[pd.Index(regulators).duplicated()]))
+    if not regulators or unknown or repeated:
+        raise InputError(f"regulators must be distinct genes of the data: unknown {unknown[:10]}, repeated {repeated[:10]}"
+                         if regulators else "regulators: empty list; pass None for every gene")
+    return np.array([position[r] for r in regulators])
+
+
+def _regress_each_target(X: np.ndarray, importances, rows: np.ndarray, n_jobs: int) -> np.ndarray:
+    """weights[i, t] = importances(X[:, predictors], X[:, t])[position of rows[i]], the predictors of t
+    being the regulator columns `rows` other than t; 0 where a target has no predictor."""
+    per_target = Parallel(n_jobs=n_jobs)(delayed(_fit_target)(importances, X, rows, target) for target in range(X.shape[1]))
+    weights = np.zeros((len(rows), X.shape[1]))
+    for target, importance in enumerate(per_target):
+        weights[rows != target, target] = importance
     return weights
+
+
+def _fit_target(importances, X: np.ndarray, rows: np.ndarray, target: int) -> np.ndarray:
+    predictors = rows[rows != target]
+    return importances(X[:, predictors], X[:, target]) if predictors.size else np.zeros(0)
+
+
+def _oob_plateau(round_: int, boosting, _locals) -> bool:
+    """arboreto's EarlyStopMonitor: stop when the out-of-bag improvement, averaged over the last
+    OOB_WINDOW rounds, turns negative."""
+    if round_ < OOB_WINDOW - 1:
+        return False
+    return bool(np.mean(boosting.oob_improvement_[round_ - OOB_WINDOW + 1:round_ + 1]) < 0)
 
 
 def _correlation(X: np.ndarray) -> np.ndarray:
@@ -123,9 +178,11 @@ def _correlation(X: np.ndarray) -> np.ndarray:
         return np.nan_to_num(np.corrcoef(X, rowvar=False), nan=0.0)
 
 
-def _ranked_edges(weights: np.ndarray, genes: np.ndarray) -> pd.DataFrame:
-    """The off-diagonal of a regulator x target weight matrix as a rankedEdges table."""
-    regulator, target = np.nonzero(~np.eye(len(genes), dtype=bool))
+def _ranked_edges(weights: np.ndarray, genes: np.ndarray, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """A regulator x target weight matrix (row i: gene rows[i], default every gene) as a rankedEdges
+    table, self-loops left out."""
+    rows = np.arange(len(genes)) if rows is None else rows
+    regulator, target = np.nonzero(rows[:, None] != np.arange(len(genes))[None, :])
     weight = weights[regulator, target]
     order = np.argsort(-np.abs(weight), kind="stable")
-    return pd.DataFrame({"Gene1": genes[regulator[order]], "Gene2": genes[target[order]], "EdgeWeight": weight[order]})
+    return pd.DataFrame({"Gene1": genes[rows[regulator[order]]], "Gene2": genes[target[order]], "EdgeWeight": weight[order]})
