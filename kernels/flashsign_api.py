@@ -30,12 +30,19 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from kernels import flashsign_gram as gram
-from kernels import flashsign_stream as stream
-from kernels import replay
 from kernels.gram import spherical_attention_gram
 from kernels.reference import spherical_attention_reference
-from kernels.triton_common import INTERPRETED, grad_output
+
+try:  # Triton has wheels for Linux only; elsewhere (macOS, Windows) every call runs the torch forms
+    from kernels import flashsign_gram as gram
+    from kernels import flashsign_stream as stream
+    from kernels import replay
+    from kernels.triton_common import INTERPRETED, grad_output
+    TRITON = True
+except ModuleNotFoundError as missing:
+    if missing.name != "triton":
+        raise
+    TRITON = INTERPRETED = False
 
 SUPPORTED_HEAD_DIMS = (16, 32, 64, 128, 256)
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
@@ -56,7 +63,8 @@ class Form(NamedTuple):
     backward: Callable
 
 
-FORMS = {"stream": Form("stream", stream.forward, stream.backward), "gram": Form("gram", gram.forward, gram.backward)}
+FORMS = {"stream": Form("stream", stream.forward, stream.backward),
+         "gram": Form("gram", gram.forward, gram.backward)} if TRITON else {}
 
 
 def auto_method(n, head_dim, with_backward):
@@ -142,13 +150,13 @@ def flashsign(q, k, v, key_padding_mask=None, eps=1e-6, method="auto"):
     Dispatch: CUDA tensors run the Triton kernels; CPU tensors run the Triton interpreter when
     TRITON_INTERPRET=1 was set before import, else plain torch: the reference, or from more than
     2 D keys (where 4 N^2 D score FLOPs exceed the Gram form's ~6 N D^2) the torch Gram form
-    (kernels/gram.py), so that long sequences train on a CPU too. Unsupported dtypes or head dims
-    fall back to the reference with a one-time warning.
+    (kernels/gram.py), so that long sequences train on a CPU too; without Triton installed, every
+    tensor does. Unsupported dtypes or head dims fall back to the reference with a one-time warning.
     """
     _check_inputs(q, k, v, key_padding_mask, eps)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if not (q.is_cuda or INTERPRETED):
+    if not TRITON or not (q.is_cuda or INTERPRETED):
         torch_form = spherical_attention_gram if q.shape[-2] > 2 * q.shape[-1] else spherical_attention_reference
         return torch_form(q, k, v, key_padding_mask, eps)
     reason = _unsupported_reason(q)

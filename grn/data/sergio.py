@@ -12,7 +12,6 @@ from collections import deque
 from pathlib import Path
 
 import anndata as ad
-import networkx as nx
 import numpy as np
 import pandas as pd
 
@@ -26,9 +25,11 @@ def simulate_sergio(reference: str = "ecoli", n_genes: int = 100, n_cell_types: 
                     noise: float = 1.0, seed: int = 0) -> ad.AnnData:
     """Cells x genes steady-state expression of `n_cell_types` cell types, truth in uns["ground_truth"]."""
     try:
+        import networkx  # noqa: F401
         import SERGIO  # noqa: F401
     except ImportError as error:
-        raise InputError("SERGIO is not installed: pip install sergio-scsim") from error
+        raise InputError(f"SERGIO datasets need the sergio extra ({error.name} is not installed): "
+                         "pip install 'flashsign-grn[sergio]'") from error
     if reference not in REFERENCES:
         raise InputError(f"unknown SERGIO reference {reference!r}; expected one of {REFERENCES}")
     if n_genes < 3 or n_cell_types < 1 or cells_per_type < 2:
@@ -67,6 +68,8 @@ def reference_edges(reference: str) -> pd.DataFrame:
 def reference_subnetwork(edges: pd.DataFrame, n_genes: int, rng: np.random.Generator) -> pd.DataFrame:
     """A connected acyclic sub-network of n_genes genes (fewer only if the reference's largest connected
     component is smaller), grown breadth-first from a random regulator of that component."""
+    import networkx as nx  # the sergio extra
+
     reference = nx.DiGraph(edges[["Gene1", "Gene2"]].to_numpy().tolist())
     component = max(nx.weakly_connected_components(reference), key=len)
     regulators = sorted(gene for gene in component if reference.out_degree(gene) > 0)
