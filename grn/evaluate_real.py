@@ -34,7 +34,8 @@ from grn.scoring.peers import REAL_PEERS
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["dataset", "truth", "method", "auprc_ratio", "epr", "auroc", "n_regulators", "seconds", "machine"]
+COLUMNS = ["dataset", "truth", "method", "auprc_ratio", "epr", "auroc", "n_regulators", "sign_acc", "n_signed",
+           "seconds", "machine"]
 SCORES = ["auprc_ratio", "epr", "auroc"]
 
 
@@ -103,9 +104,33 @@ def evaluate_dataset(folder: Path, cfg: DictConfig, out: Path) -> pd.DataFrame:
             scores = score_real(network, kept, genes)
             rows.append({"dataset": folder.name, "truth": truth_name, "method": method, **scores,
                          **timings.get(method, {"seconds": float("nan"), "machine": ""})})
-    table = pd.DataFrame(rows)[COLUMNS]
+    if any(fnmatch(folder.name, pattern) for pattern in cfg.signs.datasets):
+        reference = signed_reference(cfg.signs.reference)
+        for method, network in networks.items():
+            rows.append({"dataset": folder.name, "truth": "omnipath_signs", "method": method,
+                         **sign_agreement(network, reference, cfg.signs.top), **timings.get(method, {})})
+    table = pd.DataFrame(rows).reindex(columns=COLUMNS)
     atomic_write(done, lambda tmp: table.to_csv(tmp, index=False))
     return table
+
+
+def signed_reference(path) -> pd.DataFrame:
+    """OmniPath's consensus-signed TF -> target edges (sign +1 or -1; unsigned and conflicting rows left out)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"signs.reference: no file {path}")
+    table = pd.read_csv(path, sep="\t", usecols=["source", "target", "sign"])
+    return table[table["sign"] != 0]
+
+
+def sign_agreement(network: pd.DataFrame, reference: pd.DataFrame, top: int) -> dict:
+    """Among a network's `top` strongest edges, those the reference signs: the fraction whose predicted sign
+    matches (`sign_acc`), and how many there were (`n_signed`). NaN for an unsigned network (no negative weight)."""
+    strongest = network.reindex(network["weight"].abs().sort_values(ascending=False).index).head(top)
+    matched = strongest.merge(reference, on=["source", "target"])
+    signed = (network["weight"] < 0).any()
+    agree = (np.sign(matched["weight"]) == matched["sign"]).mean() if signed and len(matched) else float("nan")
+    return {"sign_acc": agree, "n_signed": len(matched)}
 
 
 def _machine() -> str:
@@ -128,8 +153,9 @@ def summary_markdown(results: pd.DataFrame) -> str:
     """One table per score: a row per (dataset, truth), a column per method, the best of each row in bold."""
     methods = list(dict.fromkeys(results["method"]))
     sections = []
+    ranked = results[results["truth"] != "omnipath_signs"]
     for score in SCORES:
-        table = results.pivot_table(index=["dataset", "truth"], columns="method", values=score, sort=False)
+        table = ranked.pivot_table(index=["dataset", "truth"], columns="method", values=score, sort=False)
         table = table.reindex(columns=methods)
         lines = [f"### {score} ({len(table)} settings)", "",
                  "| dataset | truth | " + " | ".join(methods) + " |", "|---" * (len(methods) + 2) + "|"]
@@ -139,9 +165,20 @@ def summary_markdown(results: pd.DataFrame) -> str:
             lines.append(f"| {dataset} | {truth} | " + " | ".join(cells) + " |")
         sections.append("\n".join(lines))
     ours = next(iter(methods))
-    wins = {score: _wins(results, ours, score) for score in SCORES[:2]}
+    wins = {score: _wins(ranked, ours, score) for score in SCORES[:2]}
     sections.append(f"{ours} beats every other method's AUPRC ratio in {wins['auprc_ratio']} and its EPR in "
-                    f"{wins['epr']} of the {results.groupby(['dataset', 'truth']).ngroups} settings.")
+                    f"{wins['epr']} of the {ranked.groupby(['dataset', 'truth']).ngroups} settings.")
+    signs = results[results["truth"] == "omnipath_signs"]
+    if len(signs):
+        table = signs.pivot_table(index="dataset", columns="method", values="sign_acc", sort=False)
+        counts = signs.pivot_table(index="dataset", columns="method", values="n_signed", sort=False)
+        lines = ["### Sign agreement with OmniPath's consensus signs (top edges; signed edges found)", "",
+                 "| dataset | " + " | ".join(table.columns) + " |", "|---" * (len(table.columns) + 1) + "|"]
+        for dataset, row in table.iterrows():
+            lines.append(f"| {dataset} | " + " | ".join(
+                f"{value:.2f} ({int(counts.loc[dataset, method])})" if not np.isnan(value) else "unsigned"
+                for method, value in row.items()) + " |")
+        sections.append("\n".join(lines))
     return "\n\n".join(sections) + "\n"
 
 

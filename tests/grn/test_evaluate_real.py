@@ -59,3 +59,14 @@ def test_a_slice_of_mhsc_runs_end_to_end_and_resumes(tmp_path, reference_attenti
     again = evaluate_real(cfg)  # finished: read back, nothing trained
     assert trained == []
     pd.testing.assert_frame_equal(again, pd.read_csv(out / "results.csv"))  # the scores as first written
+
+
+def test_sign_agreement_counts_the_top_edges_the_reference_signs():
+    network = pd.DataFrame({"source": ["A", "A", "B", "C"], "target": ["B", "C", "C", "A"],
+                            "weight": [-0.9, 0.8, 0.1, -0.5]})
+    reference = pd.DataFrame({"source": ["A", "A", "C", "B"], "target": ["B", "C", "A", "C"], "sign": [-1, -1, -1, 1]})
+    # top 3 by |weight|: A->B (-, agrees), A->C (+, disagrees), C->A (-, agrees); B->C is cut
+    assert evaluate_real_module.sign_agreement(network, reference, top=3) == {"sign_acc": pytest.approx(2 / 3), "n_signed": 3}
+    unsigned = network.assign(weight=network["weight"].abs())
+    result = evaluate_real_module.sign_agreement(unsigned, reference, top=3)
+    assert result["n_signed"] == 3 and result["sign_acc"] != result["sign_acc"]  # NaN: no sign to check
