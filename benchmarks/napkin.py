@@ -9,7 +9,7 @@ ncd_layers' cost model predicts both times for an H100 (figures in ncd_layers/co
 import torch
 import triton
 
-from ncd_layers import H100, Axis, TransformerAxes, attention_core
+from ncd_layers import H100, Axis, TransformerAxes, attention_core, cost, lower
 
 SHAPES = [(4, 16, 1024, 64), (4, 16, 4096, 64), (2, 16, 8192, 64), (4, 16, 4096, 128), (64, 4, 2048, 16)]
 
@@ -21,12 +21,12 @@ def main():
     for B, H, N, D in SHAPES:
         for normaliser in ("l2", "softmax"):
             core = attention_core(TransformerAxes.make(H * D, H), normaliser).over(Axis("b"))
-            report = core.cost({"b": B, "x": N, "y": N}, H100, bytes_per_element=2)
+            report = cost(core, {"b": B, "x": N, "y": N}, H100, bytes_per_element=2)
             q, k, v = (torch.randn(B, N, H, D, device="cuda", dtype=torch.bfloat16) for _ in range(3))
             for name, predicted in (("fused", report.fused), ("unfused", report.unfused)):
                 if name == "unfused" and B * H * N * N * 4 * 3 > 40e9:
                     continue  # the unfused score and weight wires would not fit
-                module = core.module(fuse=name == "fused").cuda()
+                module = lower(core, fuse=name == "fused").cuda()
                 with torch.no_grad():
                     ms = triton.testing.do_bench(lambda: module(q, k, v), return_mode="median")
                 print(f"{str((B, H, N, D)):>18} {normaliser:>10} {name:>8} {predicted.seconds * 1e6:13.1f} "
