@@ -23,7 +23,7 @@ from grn.data.preprocess import preprocess, with_pseudotime
 from grn.data.regulators import regulators_in, tf_list
 from grn.errors import InputError
 from grn.io import LARGE_NETWORK_EDGES, atomic_write, write_json, write_parquet, write_ranked_edges
-from grn.model.module import GRNModule
+from grn.model.module import GRNModule, TrainedOn
 from grn.readout.edges import edges_from_matrix
 from grn.readout.network import check_readout, read_network, resolve, seed_average
 from grn.readout.refine import evidence_from, refine
@@ -53,7 +53,8 @@ class Network:
 def run(cfg: DictConfig, data=None) -> Network | None:
     """Train cfg.n_seeds models (seeds cfg.seed, cfg.seed + 1, ...) on one dataset and read out its network.
 
-    `data`: an already preprocessed AnnData; by default cfg.data.source is loaded and preprocessed.
+    `data`: an AnnData already preprocessed as cfg.data.preprocess says (checkpoints record those settings);
+    by default cfg.data.source is loaded and preprocessed.
     Several seeds' read-outs are averaged (`seed_average`), then refined with the data when cfg.refine is
     set. Returns None on every process but rank zero."""
     out = Path(cfg.paths.output_dir) if cfg.paths.get("output_dir") else None
@@ -62,12 +63,13 @@ def run(cfg: DictConfig, data=None) -> Network | None:
         data = preprocess(load_data(cfg.data.source), **cfg.data.preprocess, keep_genes=tfs)
     genes = list(data.var_names)
     regulators = regulators_in(tfs, genes) if tfs else None
+    n_regulators = None if regulators is None else len(regulators)
     n_seeds = cfg.get("n_seeds", 1)
     if not isinstance(n_seeds, int) or isinstance(n_seeds, bool) or n_seeds < 1:
         raise InputError(f"n_seeds must be a whole number >= 1, got {n_seeds!r}")
     evidence = evidence_from(data, cfg.get("refine"))  # before training, so that bad settings fail first
     inputs = with_pseudotime(data) if cfg.data.get("pseudotime") else data
-    check_readout(cfg.readout, inputs.n_vars)
+    check_readout(cfg.readout, inputs.n_vars, n_regulators)
     loggers = _loggers(cfg, out)
     columns = None if regulators is None else [genes.index(gene) for gene in regulators]
     fits = [_fit(cfg, inputs, seed, out, loggers, several=n_seeds > 1, regulators=columns)
@@ -77,7 +79,7 @@ def run(cfg: DictConfig, data=None) -> Network | None:
     weights = seed_average([fit.weights[:len(genes), :len(genes)] for fit in fits])
     if cfg.get("refine"):
         weights = refine(weights, evidence, cfg.refine)
-    method, mode = resolve(cfg.readout, inputs.n_vars, restricted=regulators is not None)
+    method, mode = resolve(cfg.readout, inputs.n_vars, n_regulators)
     metrics = {"dataset": data.uns.get("name", ""), "attention": cfg.model.attention.normaliser,
                "readout": f"{method} ({mode})", "n_cells": int(data.n_obs), "n_genes": len(genes),
                "n_regulators": len(genes if regulators is None else regulators)}
@@ -115,8 +117,14 @@ def _fit(cfg: DictConfig, data, seed: int, out: Path | None, loggers: list, seve
     L.seed_everything(seed, workers=True, verbose=False)
     datamodule = ExpressionDataModule(data, seed=seed, **cfg.data.loader)
     model_options = {key: value for key, value in cfg.model.items() if key != "attention"}
+    normalize_total = cfg.data.preprocess.get("normalize_total")
+    trained_on = TrainedOn(datamodule.genes, datamodule.mean, datamodule.std,
+                           None if normalize_total is None else float(normalize_total),
+                           bool(cfg.data.preprocess.get("log1p")), datamodule.mask_fraction,
+                           None if regulators is None else [datamodule.genes[i] for i in regulators])
     try:
-        module = GRNModule(n_genes=datamodule.n_genes, normaliser=cfg.model.attention.normaliser, **model_options)
+        module = GRNModule(n_genes=datamodule.n_genes, normaliser=cfg.model.attention.normaliser,
+                           trained_on=trained_on, **model_options)
     except ValueError as error:
         raise InputError(f"model config: {error}") from error
     checkpoints = None if out is None else out / "checkpoints" / (f"seed{seed}" if several else "")
@@ -134,7 +142,7 @@ def _fit(cfg: DictConfig, data, seed: int, out: Path | None, loggers: list, seve
         trainer.save_checkpoint(last)  # the periodic one may predate the last steps
     # Attention: each process reads its share of the cells and the partial sums are all-reduced.
     # Perturbation: rank 0 reads them all. Either way the network does not depend on the process count.
-    method, _ = resolve(cfg.readout, datamodule.n_genes, restricted=regulators is not None)
+    method, _ = resolve(cfg.readout, datamodule.n_genes, None if regulators is None else len(regulators))
     module.to(trainer.strategy.root_device)  # Lightning hands the model back on the CPU after fit
     if method == "attention" or trainer.is_global_zero:
         weights = read_network(module.model, datamodule, cfg.readout, seed, shard=trainer.global_rank,

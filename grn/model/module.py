@@ -1,18 +1,58 @@
-"""The Lightning module: masked expression modelling with the diagram-built GRN transformer."""
+"""The Lightning module: masked expression modelling with the diagram-built GRN transformer.
+
+A checkpoint carries, beside the weights, what applying the model to new cells needs (`TrainedOn`): its
+genes in token order, how their expression was preprocessed and standardised, and the regulators its
+network was read for (grn.load_model)."""
+from dataclasses import dataclass
+
 import lightning as L
+import numpy as np
 import torch
 
 from grn.model.transformer import GRNTransformer
+
+
+@dataclass
+class TrainedOn:
+    """The data a model was trained on, as much as new cells need to be fed to it the same way: the genes
+    (token i is genes[i]), the preprocessing (normalize_total: the per-cell total counts were scaled to, or
+    None; log1p), each gene's training mean and deviation after it (the standardisation), the fraction of
+    genes hidden per cell in training, and the regulators read out (None: every gene)."""
+    genes: list[str]
+    mean: np.ndarray
+    std: np.ndarray
+    normalize_total: float | None
+    log1p: bool
+    mask_fraction: float
+    regulators: list[str] | None = None
+
+    def to_checkpoint(self) -> dict:
+        """Plain types and tensors only, so that torch.load(weights_only=True) reads it back."""
+        return {**vars(self), "mean": torch.as_tensor(self.mean), "std": torch.as_tensor(self.std)}
+
+    @classmethod
+    def from_checkpoint(cls, saved: dict) -> "TrainedOn":
+        return cls(**{**saved, "mean": saved["mean"].numpy(), "std": saved["std"].numpy()})
 
 
 class GRNModule(L.LightningModule):
     """Predicts the hidden genes' standardised values from the visible genes of the same cell."""
 
     def __init__(self, n_genes: int, width: int = 64, heads: int = 4, depth: int = 2, mlp_ratio: int = 2,
-                 normaliser: str = "l2", dropout: float = 0.0, lr: float = 3e-3, weight_decay: float = 0.01):
+                 normaliser: str = "l2", dropout: float = 0.0, lr: float = 3e-3, weight_decay: float = 0.01,
+                 trained_on: TrainedOn | None = None):
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["trained_on"])  # thousands of genes: kept out of the loggers' config
         self.model = GRNTransformer(n_genes, width, heads, depth, mlp_ratio, normaliser, dropout)
+        self.trained_on = trained_on
+
+    def on_save_checkpoint(self, checkpoint):
+        if self.trained_on is not None:
+            checkpoint["trained_on"] = self.trained_on.to_checkpoint()
+
+    def on_load_checkpoint(self, checkpoint):
+        if "trained_on" in checkpoint:
+            self.trained_on = TrainedOn.from_checkpoint(checkpoint["trained_on"])
 
     def forward(self, gene_ids, values, hidden, key_padding_mask=None):
         return self.model(gene_ids, values, hidden, key_padding_mask)

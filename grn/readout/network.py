@@ -16,16 +16,19 @@ from grn.readout.perturbation import (REDUCTIONS, masked_knockout_effects, pertu
                                       regulator_normalised)
 from grn.readout.attention import ATTENTION_MODES, aggregate_maps, attention_maps
 
-# `method: auto` perturbs up to this many genes (G^2 forward passes per batch) and reads attention beyond.
-AUTO_PERTURBATION_GENES = 64
+# `method: auto` runs the knockout when the forward-pass tokens it spends per read-out cell (knockout_tokens)
+# fit this budget, and reads the attention map otherwise. The budget is what the former rule, knockout up to
+# 64 genes, accepted: 64 targets x 65 passes x 64 tokens, twice in abs mode. What it costs in CPU time:
+# results/knockout_budget.md.
+AUTO_KNOCKOUT_TOKENS = 2 * 64 * 65 * 64
 
 
-def check_readout(readout: DictConfig, n_genes: int) -> None:
+def check_readout(readout: DictConfig, n_genes: int, n_regulators: int | None = None) -> None:
     """Stop before training, not after it, on a read-out setting that cannot run on n_genes genes."""
     methods = ("auto", "attention", *PERTURBATION_METHODS)
     if readout.method not in methods:
         raise InputError(f"readout.method must be one of {methods}, got {readout.method!r}")
-    method, mode = resolve(readout, n_genes)
+    method, mode = resolve(readout, n_genes, n_regulators)
     modes = ATTENTION_MODES if method == "attention" else REDUCTIONS
     if mode not in modes:
         raise InputError(f"readout.mode must be auto or one of {modes} for the {method} read-out "
@@ -38,17 +41,27 @@ def check_readout(readout: DictConfig, n_genes: int) -> None:
             raise InputError(f"readout.{key} must be {allowed}, got {value!r}")
 
 
-def resolve(readout: DictConfig, n_genes: int, restricted: bool = False) -> tuple[str, str]:
+def resolve(readout: DictConfig, n_genes: int, n_regulators: int | None = None) -> tuple[str, str]:
     """The read-out method and mode, with `auto` made concrete: knockout on magnitudes (signed by the mean
-    effect) for small networks or when regulators are `restricted` to a list, the signed raw attention map
-    otherwise."""
+    effect) when its cost fits AUTO_KNOCKOUT_TOKENS, the signed raw attention map otherwise.
+    n_regulators: the length of a regulator list (a TF list); None when every gene regulates."""
     method = readout.method
     if method == "auto":
-        method = "knockout" if n_genes <= AUTO_PERTURBATION_GENES or restricted else "attention"
+        method = "knockout" if knockout_tokens(readout, n_genes, n_regulators) <= AUTO_KNOCKOUT_TOKENS else "attention"
     mode = readout.mode
     if mode == "auto":
         mode = "raw" if method == "attention" else "abs"
     return method, mode
+
+
+def knockout_tokens(readout: DictConfig, n_genes: int, n_regulators: int | None = None) -> int:
+    """Forward-pass tokens the knockout read-out spends per cell. With a regulator list
+    (masked_knockout_effects): n_masks x (1 + regulators) passes over every gene. Without: for each target,
+    one pass plus one per regulator, over every gene, run twice in abs mode (once more for the signs)."""
+    if n_regulators is not None:
+        return readout.get("n_masks", 4) * (1 + n_regulators) * n_genes
+    runs = 1 if readout.mode == "mean" else 2
+    return runs * n_genes * (1 + n_genes) * n_genes
 
 
 def read_network(model, datamodule: ExpressionDataModule, readout: DictConfig, seed: int,
@@ -56,7 +69,7 @@ def read_network(model, datamodule: ExpressionDataModule, readout: DictConfig, s
     """Weights read on at most readout.max_cells cells drawn at random (fixed seed). The attention read-out
     splits those cells over `shards` processes and sums them with `reduce`; a perturbation read-out reads
     them all wherever it is called. `regulators` (gene ids): only these columns are read; the others are 0."""
-    method, mode = resolve(readout, datamodule.n_genes, restricted=regulators is not None)
+    method, mode = resolve(readout, datamodule.n_genes, None if regulators is None else len(regulators))
     n_cells = datamodule.adata.n_obs
     cells = np.sort(np.random.default_rng(seed).permutation(n_cells)[:readout.max_cells or n_cells])
     if method == "attention":
