@@ -141,12 +141,13 @@ def _regulator_rows(genes: np.ndarray, regulators) -> np.ndarray:
     if regulators is None:
         return np.arange(len(genes))
     regulators = [str(r) for r in regulators]
+    if not regulators:
+        raise InputError("regulators: empty list; pass None for every gene")
     position = {gene: column for column, gene in enumerate(genes)}
     unknown = [r for r in regulators if r not in position]
     repeated = sorted(set(pd.Index(regulators)[pd.Index(regulators).duplicated()]))
-    if not regulators or unknown or repeated:
-        raise InputError(f"regulators must be distinct genes of the data: unknown {unknown[:10]}, repeated {repeated[:10]}"
-                         if regulators else "regulators: empty list; pass None for every gene")
+    if unknown or repeated:
+        raise InputError(f"regulators must be distinct genes of the data: unknown {unknown[:10]}, repeated {repeated[:10]}")
     return np.array([position[r] for r in regulators])
 
 
