@@ -12,6 +12,12 @@ gene names, and the regulators (the evaluated regulators of the protocol, a TF l
   entry points fail with current dask), in the `bench` extra.
 - pearson, spearman: correlation of each regulator with each gene, signed (ranked by |r|).
 - regdiffusion: RegDiffusion (Zhu & Slonim 2024), in the `bench` extra, with its default settings.
+
+Cost on 2 CPU cores (CPU seconds per target, measured one process at a time, halved), with the union
+of the truths' regulators: GENIE3 1.7-3.8 min per BEELINE dataset (0.25-0.41 s a target) and 6 and 8
+min for McCalla's hESC (8,595 genes, 74 regulators) and mESC (10,243, 140); GRNBoost2 0.3-1.2 min and
+1.0 and 1.5 min; the correlations seconds (20-30 s on McCalla, the full correlation matrix). RegDiffusion
+took 17 min for mHSC-GM_TFs500 on 2 shared cores; whole-transcriptome sets want the GPU.
 """
 import importlib
 import tempfile
