@@ -4,17 +4,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 
 import grn.evaluate as evaluate_module
 from grn.errors import InputError
 from grn.evaluate import COLUMNS, evaluate, find_datasets
 from grn.scoring.metrics import score_network
+from hydra_configs import compose_entry
 from wandb_records import logged_values
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TRUTH = [("G0", "G1", "+"), ("G1", "G2", "-"), ("G0", "G3", "+"), ("G3", "G4", "+"), ("G2", "G5", "-")]
 
 
@@ -44,18 +41,8 @@ def data_root(tmp_path):
     return root
 
 
-def compose_evaluate(tmp_path, *overrides):
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose("evaluate", overrides=list(overrides), return_hydra_config=True)
-    HydraConfig().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.root_dir = str(CONFIGS.parent)
-        del cfg.hydra
-    return cfg
-
-
 def tiny(tmp_path, data_root, *overrides):
-    return compose_evaluate(tmp_path, f"data_root={data_root}", f"out={tmp_path / 'out'}", "trainer.max_epochs=2",
+    return compose_entry("evaluate", f"data_root={data_root}", f"out={tmp_path / 'out'}", "trainer.max_epochs=2",
                             "model.width=8", "model.heads=2", "model.depth=1", "readout.max_cells=20",
                             "baselines=[pearson,partial_corr]", *overrides)
 

@@ -4,34 +4,21 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 
 import grn.evaluate_real as evaluate_real_module
 from grn.data.real import load_real
 from grn.evaluate_real import COLUMNS, evaluate_real
 from grn.scoring.metrics import score_real
-from hydra_configs import CONFIGS
+from hydra_configs import compose_entry
 
 REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "beeline"
 needs_real_data = pytest.mark.skipif(not REAL.is_dir(), reason="shared real data not beside the repository")
 
 
-def compose_real(tmp_path, *overrides):
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose("evaluate_real", overrides=list(overrides), return_hydra_config=True)
-    HydraConfig().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.root_dir = str(CONFIGS.parent)
-        del cfg.hydra
-    return cfg
-
-
 @needs_real_data
 def test_a_slice_of_mhsc_runs_end_to_end_and_resumes(tmp_path, reference_attention, monkeypatch):
     out = tmp_path / "out"
-    cfg = compose_real(tmp_path, f"data_root={REAL}", f"out={out}", "datasets=mHSC-GM*", "max_genes=160",
+    cfg = compose_entry("evaluate_real", f"data_root={REAL}", f"out={out}", "datasets=mHSC-GM*", "max_genes=160",
                        "trainer.max_epochs=1", "model.width=16", "model.heads=1", "readout.max_cells=16",
                        "readout.n_masks=1", "peers=[pearson,spearman]", "wandb.enabled=false")
     results = evaluate_real(cfg)
