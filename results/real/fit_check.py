@@ -1,0 +1,21 @@
+"""How well the GRN transformer fits a real dataset: its validation loss (masked-gene MSE on standardised values;
+1.0 = predicting each gene's mean) under a few training settings, through the run core.
+
+    python results/real/fit_check.py mHSC-GM_TFs500 "trainer.max_epochs=10" "trainer.max_epochs=60" ...
+"""
+import sys, time
+from pathlib import Path
+from hydra import compose, initialize_config_dir
+from grn.data.real import load_real
+from grn.data.preprocess import preprocess
+from grn.run import run
+name = sys.argv[1]
+data = None
+for overrides in [a.split() for a in sys.argv[2:]]:
+    with initialize_config_dir(config_dir=str(Path("configs").resolve()), version_base="1.3"):
+        cfg = compose("evaluate_real", overrides=["paths.root_dir=.", "readout.method=attention", "readout.mode=raw", "readout.max_cells=50", *overrides])
+    if data is None:
+        data = preprocess(load_real(f"../shared/data/real/beeline/{name}"), **cfg.data.preprocess)
+    t = time.time()
+    net = run(cfg, data=data)
+    print(name, overrides, "val_loss", round(net.metrics["val_loss"], 4), "s", round(time.time() - t), flush=True)
