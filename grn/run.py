@@ -82,7 +82,7 @@ def run(cfg: DictConfig, data=None) -> Network | None:
     method, mode = resolve(cfg.readout, inputs.n_vars, n_regulators)
     metrics = {"dataset": data.uns.get("name", ""), "attention": cfg.model.attention.normaliser,
                "readout": f"{method} ({mode})", "n_cells": int(data.n_obs), "n_genes": len(genes),
-               "n_regulators": len(genes if regulators is None else regulators)}
+               "n_regulators": len(regulators or genes)}
     if fits[-1].val_loss is not None:
         metrics["val_loss"] = fits[-1].val_loss
     truth = data.uns.get("ground_truth")
