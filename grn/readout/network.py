@@ -39,6 +39,9 @@ def check_readout(readout: DictConfig, n_genes: int, n_regulators: int | None = 
         if (value is not None or key == "batch_size") and not (whole and value >= 1):
             allowed = "a whole number >= 1" + ("" if key == "batch_size" else " or null (all)")
             raise InputError(f"readout.{key} must be {allowed}, got {value!r}")
+    fraction = readout.get("mask_fraction")
+    if fraction is not None and not (isinstance(fraction, float) and 0.0 < fraction < 1.0):
+        raise InputError(f"readout.mask_fraction must lie in (0, 1) or be null (training's), got {fraction!r}")
 
 
 def resolve(readout: DictConfig, n_genes: int, n_regulators: int | None = None) -> tuple[str, str]:
@@ -74,7 +77,7 @@ def read_network(model, datamodule: ExpressionDataModule, readout: DictConfig, s
     cells = np.sort(np.random.default_rng(seed).permutation(n_cells)[:readout.max_cells or n_cells])
     if method == "attention":
         cells = cells[shard::shards]
-    loader = cell_loader(datamodule.adata.X[cells], datamodule.mean, datamodule.std, datamodule.mask_fraction,
+    loader = cell_loader(datamodule.adata.X[cells], datamodule.mean, datamodule.std, readout_mask_fraction(readout, datamodule),
                          datamodule.expressed_only, readout.batch_size, fixed_masks_seed=seed)
     if method == "attention":
         maps = attention_maps(model, loader, datamodule.n_genes, reduce=reduce)
@@ -91,6 +94,12 @@ def read_network(model, datamodule: ExpressionDataModule, readout: DictConfig, s
     return _only_columns((regulator_normalised(effects) if readout.per_regulator else effects).numpy(), regulators)
 
 
+def readout_mask_fraction(readout: DictConfig, datamodule: ExpressionDataModule) -> float:
+    """The fraction of genes hidden per read-out pass: readout.mask_fraction, or training's when null. Hiding more
+    than training did leaves fewer co-expressed genes to stand in for a knocked-out regulator."""
+    return readout.get("mask_fraction") or datamodule.mask_fraction
+
+
 def _only_columns(weights: np.ndarray, regulators) -> np.ndarray:
     """The regulators' columns kept, every other column 0 (no regulators given: all kept)."""
     if regulators is None:
@@ -103,7 +112,7 @@ def _only_columns(weights: np.ndarray, regulators) -> np.ndarray:
 def _regulator_knockout(model, loader, datamodule, readout, seed, regulators, mode, knockout) -> np.ndarray:
     """The knockout read-out of the listed regulators' columns (masked_knockout_effects), zeros elsewhere."""
     mean, magnitude = masked_knockout_effects(model, loader, datamodule.n_genes, regulators, knockout,
-                                              datamodule.mask_fraction, readout.get("n_masks", 4), seed)
+                                              readout_mask_fraction(readout, datamodule), readout.get("n_masks", 4), seed)
     effects = magnitude * mean.sign() if mode == "abs" else mean  # magnitudes rank, the mean effect gives the sign
     weights = np.zeros((datamodule.n_genes, datamodule.n_genes), dtype=np.float32)
     weights[:, list(regulators)] = (regulator_normalised(effects) if readout.per_regulator else effects).numpy()

@@ -1,13 +1,16 @@
 """grn.readout.network.read_network: the read-out is deterministic and reads cells the way the model was trained."""
 import anndata as ad
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
 from omegaconf import OmegaConf
 
 from grn.data.datamodule import ExpressionDataModule
 from grn.model.transformer import GRNTransformer
-from grn.readout.network import read_network, seed_average
+from grn.errors import InputError
+from grn.readout.network import check_readout, read_network, seed_average
+from grn.readout.perturbation import masked_knockout_effects
 
 
 def readout(method):
@@ -47,3 +50,35 @@ def test_seed_average_takes_the_mean_magnitude_and_the_majority_sign():
             expected[i, j] = (1.0 if votes >= 0 else -1.0) * sum(abs(r[i, j]) for r in runs) / 3
     np.testing.assert_allclose(seed_average(runs), expected)  # [[0, -2], [2, 1/3]]
     np.testing.assert_allclose(seed_average(runs[:1]), runs[0])  # one seed: as read out
+
+
+def test_read_out_mask_fraction_replaces_trainings_in_the_regulator_knockout(reference_attention):
+    """readout.mask_fraction hides that fraction of genes per pass; null hides training's fraction."""
+    X = np.random.default_rng(2).gamma(2.0, 1.0, size=(16, 8)).astype(np.float32)
+    datamodule = ExpressionDataModule(ad.AnnData(X=X), batch_size=8, seed=0, mask_fraction=0.25)
+    torch.manual_seed(0)
+    model = GRNTransformer(8, width=16, heads=2, depth=1).eval()
+    regulators = [0, 3]
+
+    def knockout(**options):
+        return read_network(model, datamodule, OmegaConf.merge(readout("knockout"), {"n_masks": 2, **options}),
+                            seed=0, regulators=regulators)
+
+    def direct(fraction):
+        cells = datamodule.adata.X[np.sort(np.random.default_rng(0).permutation(16))]
+        values = torch.from_numpy((cells - datamodule.mean) / datamodule.std).float()
+        loader = [(torch.arange(8).expand(8, 8), batch, torch.zeros(8, 8, dtype=torch.bool))
+                  for batch in values.split(8)]  # the read-out's batches of readout.batch_size cells
+        mean, magnitude = masked_knockout_effects(model, loader, 8, regulators, -datamodule.mean / datamodule.std,
+                                                  fraction, n_masks=2, seed=0)
+        return (magnitude * mean.sign()).numpy()
+
+    np.testing.assert_allclose(knockout(mask_fraction=0.75)[:, regulators], direct(0.75), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(knockout()[:, regulators], direct(0.25), rtol=1e-6, atol=1e-7)
+    assert not np.allclose(direct(0.75), direct(0.25))
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, 1, "half"])
+def test_bad_read_out_mask_fraction_is_named_before_training(fraction):
+    with pytest.raises(InputError, match="readout.mask_fraction must lie in"):
+        check_readout(OmegaConf.merge(readout("knockout"), {"mask_fraction": fraction}), 8, 2)
