@@ -19,7 +19,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
-from grn.data.loaders import _check_values
+from grn.data.loaders import check_values
 from grn.data.preprocess import preprocess
 from grn.data.regulators import tf_list
 from grn.errors import InputError
@@ -139,7 +139,7 @@ def expression_of(adata: ad.AnnData, layer: str | None = None) -> tuple[ad.AnnDa
     if (values < 0).any():
         raise InputError(f"{source} holds negative values (scaled or centred data); name a layer of counts or "
                          "log-normalised values with layer=")
-    _check_values(expression, source, counts=True)
+    check_values(expression, source, counts=True)
     return expression, source
 
 

@@ -93,7 +93,7 @@ def load_h5ad(path, layer=None, gene_column=None, counts=False) -> ad.AnnData:
     X = sp.csr_matrix(adata.X) if sp.issparse(adata.X) else np.asarray(adata.X)  # CSR: cheap row slices
     data = ad.AnnData(X=X, obs=adata.obs.copy(), var=pd.DataFrame(index=adata.var_names.astype(str)))
     data.obs_names = adata.obs_names
-    _check_values(data, path, counts=counts)
+    check_values(data, path, counts=counts)
     if counts:
         _check_counts(data, f"{path} {where}", sorted(adata.layers))
     data.X = data.X.astype(np.float32)
@@ -111,7 +111,7 @@ def load_pbmc68k(truth=PACKAGE_DATA / "pbmc68k_omnipath.csv") -> ad.AnnData:
     raw = adata.raw.to_adata()
     data = ad.AnnData(X=sp.csr_matrix(raw.X, dtype=np.float32), obs=adata.obs[["bulk_labels"]].copy(),
                       var=pd.DataFrame(index=raw.var_names.astype(str)))
-    _check_values(data, "pbmc68k_reduced.raw", counts=True)
+    check_values(data, "pbmc68k_reduced.raw", counts=True)
     data.uns["name"] = "pbmc68k_reduced"
     if truth is not None:
         table = _read_csv(Path(truth), comment="#")
@@ -172,11 +172,12 @@ def _checked_anndata(cells_by_genes: pd.DataFrame, source: Path) -> ad.AnnData:
         obs=pd.DataFrame(index=cells_by_genes.index.astype(str)),
         var=pd.DataFrame(index=cells_by_genes.columns.astype(str)),
     )
-    _check_values(adata, source, counts=True)
+    check_values(adata, source, counts=True)
     return adata
 
 
-def _check_values(adata: ad.AnnData, source, counts: bool) -> None:
+def check_values(adata: ad.AnnData, source, counts: bool) -> None:
+    """Named errors for duplicate names, an empty matrix, non-numeric or non-finite values, negative levels (counts=True)."""
     for axis, names in (("gene", adata.var_names), ("cell", adata.obs_names)):
         duplicated = names[names.duplicated()].unique()
         if len(duplicated):
