@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One device call (results/real/README.md): every line of a plan is one `python -m grn.evaluate_real` run,
+# all started at once on the one GPU; their outputs are packed into $OUT/<plan name>.tgz.
+#   bash results/real/gpu_plan.sh results/real/plans/sweep.txt   (repo root; .whl and .real carried)
+# A plan line: <name> <beeline|mccalla> <dataset pattern> [overrides...]; '#' starts a comment.
+plan=$1
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit
+export PYTHONPATH=/tmp/site:. WORK=/tmp/$(basename $plan .txt)
+mkdir -p $WORK
+cp $plan $WORK/plan.txt
+nvidia-smi --query-gpu=name,memory.total --format=csv > $WORK/device.txt
+python3 -c "import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name())" >> $WORK/device.txt
+set -f  # plan overrides like peers=[pearson] are words, not file patterns
+while read -r name root pattern overrides; do
+  run=$WORK/$name/$root-${pattern//\*/all}  # one folder per line: lines run at once
+  mkdir -p $run
+  timeout ${LIMIT:-480} python3 -m grn.evaluate_real data_root=.real/$root "datasets=$pattern" out=$run \
+    trainer=gpu wandb.enabled=false $overrides < /dev/null > $run.log 2>&1 &
+done < <(grep -v '^\s*\(#\|$\)' $plan)
+wait
+find $WORK -name hydra -type d -prune -exec rm -rf {} +
+tar czf $OUT/$(basename $WORK).tgz -C /tmp $(basename $WORK)
