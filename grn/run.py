@@ -115,7 +115,7 @@ def _fit(cfg: DictConfig, data, seed: int, out: Path | None, loggers: list, seve
     """One model trained at `seed` with the Lightning trainer, and its (target, regulator) read-out.
     With several seeds, each keeps its checkpoints in its own folder, so that a resumed run resumes each."""
     L.seed_everything(seed, workers=True, verbose=False)
-    datamodule = ExpressionDataModule(data, seed=seed, **cfg.data.loader)
+    datamodule = ExpressionDataModule(data, seed=seed, regulators=regulators, **cfg.data.loader)
     model_options = {key: value for key, value in cfg.model.items() if key != "attention"}
     normalize_total = cfg.data.preprocess.get("normalize_total")
     trained_on = TrainedOn(datamodule.genes, datamodule.mean, datamodule.std,

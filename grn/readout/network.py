@@ -78,7 +78,8 @@ def read_network(model, datamodule: ExpressionDataModule, readout: DictConfig, s
     if method == "attention":
         cells = cells[shard::shards]
     loader = cell_loader(datamodule.adata.X[cells], datamodule.mean, datamodule.std, readout_mask_fraction(readout, datamodule),
-                         datamodule.expressed_only, readout.batch_size, fixed_masks_seed=seed)
+                         datamodule.expressed_only, readout.batch_size, fixed_masks_seed=seed,
+                         always_hidden=datamodule.always_hidden)
     if method == "attention":
         maps = attention_maps(model, loader, datamodule.n_genes, reduce=reduce)
         return _only_columns(aggregate_maps(maps, mode).numpy(), regulators)
@@ -112,7 +113,8 @@ def _only_columns(weights: np.ndarray, regulators) -> np.ndarray:
 def _regulator_knockout(model, loader, datamodule, readout, seed, regulators, mode, knockout) -> np.ndarray:
     """The knockout read-out of the listed regulators' columns (masked_knockout_effects), zeros elsewhere."""
     mean, magnitude = masked_knockout_effects(model, loader, datamodule.n_genes, regulators, knockout,
-                                              readout_mask_fraction(readout, datamodule), readout.get("n_masks", 4), seed)
+                                              readout_mask_fraction(readout, datamodule), readout.get("n_masks", 4), seed,
+                                              always_hidden=datamodule.always_hidden)
     effects = magnitude * mean.sign() if mode == "abs" else mean  # magnitudes rank, the mean effect gives the sign
     weights = np.zeros((datamodule.n_genes, datamodule.n_genes), dtype=np.float32)
     weights[:, list(regulators)] = (regulator_normalised(effects) if readout.per_regulator else effects).numpy()

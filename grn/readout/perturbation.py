@@ -101,7 +101,8 @@ def regulator_normalised(effects: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def masked_knockout_effects(model, loader, n_genes: int, regulators, knockout_values, mask_fraction: float,
-                            n_masks: int = 4, seed: int = 0, token_budget: int = 1 << 19) -> tuple[torch.Tensor, torch.Tensor]:
+                            n_masks: int = 4, seed: int = 0, token_budget: int = 1 << 19,
+                            always_hidden=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Knockout effects of the listed regulators only, for large networks: (target i, regulator) matrices of the
     mean signed effect and the mean |effect|, columns in the order of `regulators` (gene ids).
 
@@ -109,10 +110,15 @@ def masked_knockout_effects(model, loader, n_genes: int, regulators, knockout_va
     passes hides a random `mask_fraction` of the genes, as training did, and knocks out each visible regulator in
     turn: the effect on every hidden target i is prediction_i - prediction_i(regulator knocked out). That is
     n_masks x (1 + len(regulators)) forward passes per cell. A pair is averaged over the passes where its target
-    was hidden and its regulator visible. Cells must carry every gene (dense batches, token position = gene id)."""
+    was hidden and its regulator visible. `always_hidden` (a flag per gene, as the model was trained): those genes
+    are hidden in every pass and the mask_fraction is drawn from the others. Cells must carry every gene (dense
+    batches, token position = gene id)."""
     device = next(model.parameters()).device
     regulators = torch.as_tensor(list(regulators), dtype=torch.long, device=device)
     knockout_values = torch.as_tensor(knockout_values, dtype=torch.float32, device=device)
+    always_hidden = torch.zeros(n_genes, dtype=torch.bool) if always_hidden is None else \
+        torch.as_tensor(always_hidden, dtype=torch.bool)
+    n_hidden = max(1, round(mask_fraction * int((~always_hidden).sum())))
     signed = torch.zeros(n_genes, len(regulators), dtype=torch.float64, device=device)
     magnitude, counts = torch.zeros_like(signed), torch.zeros_like(signed)
     generator = torch.Generator().manual_seed(seed)
@@ -126,10 +132,11 @@ def masked_knockout_effects(model, loader, n_genes: int, regulators, knockout_va
                                  "set data.loader.expressed_only=false")
             cells = values.shape[0]
             chunk = max(1, token_budget // (cells * n_genes))  # regulators knocked out per forward pass
-            n_hidden = max(1, round(mask_fraction * n_genes))
             for _ in range(n_masks):
-                order = torch.rand(cells, n_genes, generator=generator).argsort(1)[:, :n_hidden].to(device)
-                hidden = torch.zeros_like(values, dtype=torch.bool).scatter_(1, order, True)
+                # the always-hidden genes sort last, so the random mask_fraction is drawn from the others
+                draws = torch.rand(cells, n_genes, generator=generator).masked_fill(always_hidden, 2.0)
+                order = draws.argsort(1)[:, :n_hidden]
+                hidden = always_hidden.expand(cells, n_genes).clone().scatter_(1, order, True).to(device)
                 base = model(gene_ids, values, hidden)
                 for start in range(0, len(regulators), chunk):
                     knocked = regulators[start:start + chunk]

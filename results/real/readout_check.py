@@ -38,8 +38,8 @@ start = time.time()
 network = run(cfg, data=data)
 print(name, training, "val_loss", round(network.metrics["val_loss"], 4), "s", round(time.time() - start), flush=True)
 model = network.modules[0].model
-datamodule = ExpressionDataModule(data, seed=cfg.seed, **cfg.data.loader)
 columns = [list(data.var_names).index(gene) for gene in regulators]
+datamodule = ExpressionDataModule(data, seed=cfg.seed, regulators=columns, **cfg.data.loader)
 for overrides in readouts:
     readout = config([*training, "readout.max_cells=100", "readout.n_masks=2", *overrides]).readout
     start = time.time()

@@ -1,12 +1,15 @@
 """Per-cell gene sets: expressed genes only, padded per batch, masked by the attention kernels."""
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
 
 from grn.data.cells import CellDataset
 from grn.data.datamodule import ExpressionDataModule
+from grn.data.preprocess import PSEUDOTIME
+from grn.errors import InputError
 from grn.data.cells import ExpressedGenesDataset, pad_cells
 from grn.model.transformer import GRNTransformer
 
@@ -84,3 +87,27 @@ def test_padding_leaves_each_cells_prediction_unchanged(normaliser):
         for row, (ids, vals, hid) in enumerate(cells):
             alone = model(ids[None], vals[None], hid[None])
             torch.testing.assert_close(batched[row, :len(ids)], alone[0], rtol=1e-4, atol=1e-5)
+
+
+def test_regulator_context_hides_every_other_gene_and_a_fraction_of_the_regulators():
+    """data.loader.context=regulators: each cell shows regulators only, and hides round(0.5 * 5) = 2 of its
+    4 regulators and the pseudotime token (an input, drawn from like a regulator)."""
+    X = np.random.default_rng(0).random((40, 9)).astype(np.float32)
+    adata = ad.AnnData(X=X, var=pd.DataFrame(index=[f"g{i}" for i in range(8)] + [PSEUDOTIME]))
+    regulators = [1, 4, 6, 7]
+    dm = ExpressionDataModule(adata, batch_size=8, mask_fraction=0.5, seed=0, context="regulators",
+                              regulators=regulators)
+    for loader in (dm.train_dataloader(), dm.val_dataloader()):
+        _, _, hidden = next(iter(loader))
+        others = [gene for gene in range(8) if gene not in regulators]
+        assert hidden[:, others].all()
+        assert (hidden[:, regulators + [8]].sum(1) == 2).all()
+    everything = ExpressionDataModule(adata, batch_size=8, mask_fraction=0.5, seed=0)  # context all: 5 of 9
+    assert (next(iter(everything.train_dataloader()))[2].sum(1) == round(0.5 * 9)).all()
+
+
+@pytest.mark.parametrize("options, message", [({"context": "tfs", "regulators": [0]}, "must be one of"),
+                                              ({"context": "regulators"}, "needs a TF list")])
+def test_bad_context_is_named(options, message):
+    with pytest.raises(InputError, match=message):
+        ExpressionDataModule(ad.AnnData(X=np.ones((10, 3), dtype=np.float32)), **options)

@@ -122,9 +122,11 @@ def test_bad_options_are_named(model, cells, options, message):
         perturbation_effects(model, [cells], N_GENES, **options)
 
 
-def test_masked_knockout_of_listed_regulators_matches_a_cell_by_cell_loop():
-    """Each pass hides half the genes; every visible listed regulator is knocked out in turn and its effect
-    on each hidden target averaged, here cell by cell, regulator by regulator, target by target in float64."""
+@pytest.mark.parametrize("always_hidden", [None, [False, False, True, False, True, True]])
+def test_masked_knockout_of_listed_regulators_matches_a_cell_by_cell_loop(always_hidden):
+    """Each pass hides half the genes (half of those not always hidden, and those); every visible listed
+    regulator is knocked out in turn and its effect on each hidden target averaged, here cell by cell,
+    regulator by regulator, target by target in float64."""
     torch.manual_seed(0)
     n_genes, n_cells, regulators, knocked_level = 6, 5, [1, 3], -1.5
     model = GRNTransformer(n_genes, width=16, heads=2, depth=1, normaliser="l2").eval()
@@ -132,13 +134,20 @@ def test_masked_knockout_of_listed_regulators_matches_a_cell_by_cell_loop():
     loader = [(gene_ids, values, torch.zeros(n_cells, n_genes, dtype=torch.bool))]
     knockout = torch.full((n_genes,), knocked_level)
     mean, magnitude = masked_knockout_effects(model, loader, n_genes, regulators, knockout, mask_fraction=0.5,
-                                              n_masks=3, seed=7, token_budget=12)  # 2 regulators per pass, cut to 1
+                                              n_masks=3, seed=7, token_budget=12,  # 2 regulators per pass, cut to 1
+                                              always_hidden=always_hidden)
     generator = torch.Generator().manual_seed(7)
+    fixed = torch.zeros(n_genes, dtype=torch.bool) if always_hidden is None else torch.tensor(always_hidden)
+    drawn_from = np.flatnonzero(~fixed.numpy())
     signed, absolute, counts = (torch.zeros(n_genes, 2, dtype=torch.float64) for _ in range(3))
     with torch.no_grad():
         for _ in range(3):
-            order = torch.rand(n_cells, n_genes, generator=generator).argsort(1)[:, :3]
-            hidden = torch.zeros(n_cells, n_genes, dtype=torch.bool).scatter_(1, order, True)
+            draws = torch.rand(n_cells, n_genes, generator=generator)
+            hidden = fixed.repeat(n_cells, 1)
+            for cell in range(n_cells):  # the half of the other genes with the smallest draws
+                ranked = drawn_from[np.argsort(draws[cell, drawn_from].numpy(), kind="stable")]
+                hidden[cell, ranked[:round(0.5 * len(drawn_from))]] = True
+            assert (hidden[:, fixed]).all() and (hidden.sum(1) == int(fixed.sum()) + round(0.5 * len(drawn_from))).all()
             for cell in range(n_cells):
                 one = slice(cell, cell + 1)
                 base = model(gene_ids[one], values[one], hidden[one])[0]
