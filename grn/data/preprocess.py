@@ -4,7 +4,6 @@ import logging
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scanpy as sc
 import scipy.sparse as sp
 
 from grn.errors import InputError
@@ -22,6 +21,9 @@ def preprocess(adata: ad.AnnData, normalize_total: float | None = None, log1p: b
     (a TF list) are kept through the gene filter and the highly-variable selection."""
     if n_top_genes is not None and n_top_genes < 2:
         raise InputError(f"n_top_genes must be at least 2 (a network needs two genes), got {n_top_genes}")
+    if min_genes or min_cells or normalize_total is not None or log1p or n_top_genes is not None:
+        import scanpy as sc  # only when a scanpy step runs: importing it pulls in numba, and real data needs none
+
     adata = adata.copy()
     truth = adata.uns.get("ground_truth")
     named = set(keep_genes) | (set(truth["Gene1"]) | set(truth["Gene2"]) if truth is not None else set())
