@@ -3,9 +3,13 @@
 The file is a 7-byte W&B header followed by a LevelDB-style log: 32 KiB blocks of chunks, each chunk
 a 4-byte checksum, a 2-byte little-endian length, a 1-byte type (1 full, 2 first, 3 middle, 4 last)
 and the payload; a record is a serialised `wandb_internal_pb2.Record`.
+
+W&B's service writes the file from its own process, and `wandb.finish()` can return before the last
+records reach the disk on a loaded machine; `finished_records` waits for the run's exit record.
 """
 import json
 import struct
+import time
 from pathlib import Path
 
 from wandb.proto import wandb_internal_pb2
@@ -34,10 +38,21 @@ def read_records(path: Path):
             yield record
 
 
+def finished_records(path: Path, timeout: float = 60.0) -> list:
+    """Every record of a run file once its exit record is on disk (at most `timeout` seconds of waiting)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = list(read_records(path))
+        if any(record.HasField("exit") for record in records):
+            return records
+        assert time.monotonic() < deadline, f"{path} has no exit record after {timeout:.0f} s: the run never finished"
+        time.sleep(0.5)
+
+
 def logged_values(path: Path) -> dict:
     """Last value logged for every key, from history and summary records ("a/b" for nested keys)."""
     values = {}
-    for record in read_records(path):
+    for record in finished_records(path):
         items = record.history.item if record.HasField("history") else (
             record.summary.update if record.HasField("summary") else [])
         for item in items:
@@ -48,7 +63,7 @@ def logged_values(path: Path) -> dict:
 
 def logged_config(path: Path) -> dict:
     config = {}
-    for record in read_records(path):
+    for record in finished_records(path):
         if record.HasField("config"):
             for item in record.config.update:
                 key = "/".join(item.nested_key) if item.nested_key else item.key
