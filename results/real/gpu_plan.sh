@@ -5,7 +5,8 @@
 # A plan line: <name> <beeline|mccalla> <dataset pattern> [overrides...]; '#' starts a comment.
 plan=$1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit
-export PYTHONPATH=/tmp/site:. WORK=/tmp/$(basename $plan .txt)
+# one CPU thread per run: the runs share the machine's cores, and torch would start a thread per core in each
+export PYTHONPATH=/tmp/site:. WORK=/tmp/$(basename $plan .txt) OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 mkdir -p $WORK
 cp $plan $WORK/plan.txt
 nvidia-smi --query-gpu=name,memory.total --format=csv > $WORK/device.txt
@@ -19,4 +20,5 @@ while read -r name root pattern overrides; do
 done < <(grep -v '^\s*\(#\|$\)' $plan)
 wait
 find $WORK -name hydra -type d -prune -exec rm -rf {} +
-tar czf $OUT/$(basename $WORK).tgz -C /tmp $(basename $WORK)
+# the networks (<method>.tsv, up to 10^6 edges each) stay behind: the scores, timings and logs come back
+tar czf $OUT/$(basename $WORK).tgz --exclude="*.tsv" -C /tmp $(basename $WORK)
