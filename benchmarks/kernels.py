@@ -74,7 +74,7 @@ def methods():
              "flashsign gram": (lambda q, k, v: flashsign(q, k, v, method="gram"), contextlib.nullcontext),
              "torch spherical": (spherical_attention_reference, contextlib.nullcontext),
              "torch gram": (spherical_attention_gram, contextlib.nullcontext),
-             "torch gram compiled": (_compiled_gram(), contextlib.nullcontext)}
+             "torch gram compiled": (_compiled_gram(), _keep_saved_buffers)}
     for backend in SDPA_BACKENDS:
         table[f"sdpa {backend}"] = (F.scaled_dot_product_attention,
                                     lambda b=backend: sdpa_kernel([getattr(SDPBackend, b)]))
@@ -86,6 +86,12 @@ def _compiled_gram():
     """One torch.compile of the plain-torch Gram identity for the whole run, as a user would compile it
     (default mode; after its first shape Dynamo recompiles it once with dynamic shapes)."""
     return torch.compile(spherical_attention_gram)
+
+
+def _keep_saved_buffers():
+    """Compiled backwards free ("donate") their saved tensors by default, and then refuse the
+    retain_graph=True that timing a backward alone needs (on CUDA; seen on an H200 with torch 2.11)."""
+    return torch._functorch.config.patch(donated_buffer=False)
 
 
 def is_quadratic(method):
