@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One device call (results/real/README.md): every line of a plan is one `python -m grn.evaluate_real` run,
 # all started at once on the one GPU; their outputs are packed into $OUT/<plan name>.tgz.
-#   bash results/real/gpu_plan.sh results/real/plans/sweep.txt   (repo root; .whl and .real carried)
+#   bash results/real/gpu_plan.sh results/real/plans/gpu1.txt   (repo root; .whl and .real carried: README.md)
 # A plan line: <name> <beeline|mccalla> <dataset pattern> [overrides...]; '#' starts a comment.
 plan=$1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit
