@@ -89,7 +89,7 @@ def run(cfg: DictConfig, data=None) -> Network | None:
     scored = scores = None
     if truth is not None:
         scored = _edges_among_truth_genes(weights, genes, truth)
-        scores = score_network(scored, truth)
+        scores = score_network(scored, truth, regulators=regulators)
         metrics.update(scores)
     network = Network(genes, weights, metrics, regulators, [fit.module for fit in fits])
     if out is not None:
@@ -170,7 +170,8 @@ def _write_outputs(cfg: DictConfig, network: Network, scored, truth, out: Path) 
     figures = {"network": out / "network_heatmap.png", "diagram": out / "model_diagram.png"}
     if scored is not None:
         figures["pr_curve"] = out / "pr_curve.png"
-        plot_pr_curve({f"{normaliser} attention": scored}, truth, figures["pr_curve"], title=name)
+        plot_pr_curve({f"{normaliser} attention": scored}, truth, figures["pr_curve"], title=name,
+                      regulators=network.regulators)
     plot_network_heatmap(strongest, network.genes, figures["network"], truth, title=f"{name}: {normaliser}")
     diagram = network.modules[0].model.diagram
     draw(diagram, figures["diagram"])

@@ -35,10 +35,12 @@ from grn.data.real import restricted_truth
 PAIR = ["Gene1", "Gene2"]
 
 
-def score_network(predicted: pd.DataFrame, truth: pd.DataFrame, genes: Sequence[str] | None = None) -> dict:
-    """AUPRC (and its ratio to the edge density), early precision ratio, AUROC and sign accuracy."""
-    edges = _truth_edges(truth, genes)
-    universe = _universe(predicted, edges, _gene_list(edges, genes))
+def score_network(predicted: pd.DataFrame, truth: pd.DataFrame, genes: Sequence[str] | None = None,
+                  regulators: Sequence[str] | None = None) -> dict:
+    """AUPRC (and its ratio to the edge density), early precision ratio, AUROC and sign accuracy.
+    With `regulators` (a TF list) the candidates are those regulators x every gene, and the truth's edges
+    from other genes are left out: a network read out of a TF list cannot have them."""
+    edges, universe = _scored_universe(predicted, truth, genes, regulators)
     signs = edges.assign(is_plus=edges["Type"] == "+", is_minus=edges["Type"] == "-")
     signs = signs.groupby(PAIR)[["is_plus", "is_minus"]].any()
     signed = (pd.to_numeric(predicted["EdgeWeight"]) < 0).any()
@@ -76,14 +78,28 @@ def score_real(network: pd.DataFrame, truth: pd.DataFrame, genes: Sequence[str],
 
 
 def candidate_scores(
-    predicted: pd.DataFrame, truth: pd.DataFrame, genes: Sequence[str] | None = None
+    predicted: pd.DataFrame, truth: pd.DataFrame, genes: Sequence[str] | None = None,
+    regulators: Sequence[str] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The aligned universe as arrays: is-true-edge (bool), score |weight| (0 if unpredicted), and the
     predicted sign (+1, -1, or 0 if unpredicted), one entry per candidate pair, regulator-major in
-    gene order (sorted names, or the order of `genes`)."""
-    edges = _truth_edges(truth, genes)
-    universe = _universe(predicted, edges, _gene_list(edges, genes))
+    gene order (sorted names, or the order of `genes`); `regulators` as in `score_network`."""
+    _, universe = _scored_universe(predicted, truth, genes, regulators)
     return universe["true"].to_numpy(), universe["score"].to_numpy(), universe["sign"].to_numpy()
+
+
+def _scored_universe(predicted, truth, genes, regulators) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The truth's edges among the candidates, and the candidates (`_universe`): every ordered pair of genes,
+    or with `regulators` each of them (in gene order) to every gene, the truth kept to edges from them."""
+    edges = _truth_edges(truth, genes)
+    gene_list = _gene_list(edges, genes)
+    if regulators is not None:
+        listed = set(map(str, regulators))
+        regulators = [gene for gene in gene_list if gene in listed]
+        edges = edges[edges["Gene1"].isin(regulators)]
+        if edges.empty:
+            raise InputError("no ground-truth edge starts at a regulator of the TF list: nothing to score")
+    return edges, _universe(predicted, edges, gene_list, regulators)
 
 
 def format_scores(scores: dict) -> str:

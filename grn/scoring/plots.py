@@ -15,18 +15,21 @@ from grn.scoring.metrics import candidate_scores
 MAX_HEATMAP_GENES = 150  # a readable heatmap; a 16,384-gene one would be a 2 GiB matrix of noise
 
 
-def plot_pr_curve(curves: dict[str, pd.DataFrame], truth: pd.DataFrame, path, title: str = "") -> None:
+def plot_pr_curve(curves: dict[str, pd.DataFrame], truth: pd.DataFrame, path, title: str = "",
+                  regulators=None) -> None:
     """pr_curve_figure saved to `path` (the format from its suffix)."""
-    _save(pr_curve_figure(curves, truth, title), path)
+    _save(pr_curve_figure(curves, truth, title, regulators), path)
 
 
-def pr_curve_figure(curves: dict[str, pd.DataFrame], truth: pd.DataFrame, title: str = "") -> Figure:
-    """Precision-recall curves of one or more ranked edge lists against the ground truth."""
+def pr_curve_figure(curves: dict[str, pd.DataFrame], truth: pd.DataFrame, title: str = "",
+                    regulators=None) -> Figure:
+    """Precision-recall curves of one or more ranked edge lists against the ground truth, over the
+    candidates `score_network` ranks (with `regulators`: those TFs x every gene)."""
     figure = Figure(figsize=(5, 4.5))
     axis = figure.add_subplot()
     density = None
     for label, edges in curves.items():
-        y_true, score, _ = candidate_scores(edges, truth)
+        y_true, score, _ = candidate_scores(edges, truth, regulators=regulators)
         precision, recall, _ = precision_recall_curve(y_true, np.abs(score))
         axis.step(recall, precision, where="post", label=label)
         density = y_true.mean()

@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from grn.data.loaders import load_krumsiek11
 from grn.run import run
 from hydra_configs import CONFIGS, compose_train
 from wandb_records import logged_config, logged_values
@@ -64,3 +65,15 @@ def test_exactly_ten_training_steps(tmp_path, reference_attention):
     cfg = compose_train(tmp_path, "logger=none", "model.width=16", "model.heads=2", "trainer.max_epochs=2",
                         "+trainer.max_steps=10", "readout.method=attention")
     assert run(cfg).metrics["auprc_ratio"] > 0
+
+
+def test_a_tf_list_run_scores_its_regulators_against_every_gene(tmp_path, reference_attention):
+    # krumsiek11: 11 genes; candidates are the two TFs x the 10 other genes, the true edges those from the two TFs
+    tfs = ["Gata1", "Pu.1"]
+    cfg = compose_train(tmp_path, "experiment=grn_spherical", "logger=none", "+trainer.fast_dev_run=true",
+                        "model.width=16", "model.heads=2", f"readout.regulators={tfs}")
+    network = run(cfg)
+    truth = load_krumsiek11().uns["ground_truth"]
+    from_tfs = truth[truth["Gene1"].isin(tfs) & (truth["Gene1"] != truth["Gene2"])]
+    assert network.metrics["n_candidates"] == 2 * 10
+    assert network.metrics["n_true_edges"] == len(from_tfs[["Gene1", "Gene2"]].drop_duplicates())

@@ -8,6 +8,7 @@ import math
 import pandas as pd
 import pytest
 
+from grn.errors import InputError
 from grn.scoring.metrics import candidate_scores, format_scores, score_network
 
 
@@ -162,3 +163,20 @@ def test_format_scores_prints_one_aligned_row_per_metric():
 def test_bad_input_is_named(prediction, reference, genes, message):
     with pytest.raises(ValueError, match=message):
         score_network(prediction, reference, genes)
+
+
+def test_a_tf_list_ranks_its_regulators_against_every_gene():
+    # regulator A: candidates A -> B and A -> C; the truth's B -> C cannot be read out of the list and is left out,
+    # and B's predicted edge is no candidate. Points (0, 1), (0, 0) after A -> C, (1, 1/2): area 1/4, density 1/2.
+    ranked = predicted(("B", "C", 1.0), ("A", "C", 0.9), ("A", "B", 0.5))
+    scores = score_network(ranked, CHAIN, regulators=["A"])
+    assert scores["n_candidates"] == 2 and scores["n_true_edges"] == 1
+    assert scores["auprc"] == pytest.approx(0.25) and scores["auprc_ratio"] == pytest.approx(0.5)
+    assert scores["epr"] == 0.0 and scores["auroc"] == pytest.approx(0.0)
+    y_true, score, _ = candidate_scores(ranked, CHAIN, regulators=["A"])
+    assert list(y_true) == [True, False] and list(score) == [0.5, 0.9]  # A -> B, A -> C
+
+
+def test_a_tf_list_without_a_truth_edge_is_named():
+    with pytest.raises(InputError, match="no ground-truth edge starts at a regulator"):
+        score_network(predicted(("C", "A", 1.0)), CHAIN, regulators=["C"])
