@@ -68,6 +68,11 @@ def run(cfg: DictConfig, data=None) -> Network | None:
     if not isinstance(n_seeds, int) or isinstance(n_seeds, bool) or n_seeds < 1:
         raise InputError(f"n_seeds must be a whole number >= 1, got {n_seeds!r}")
     evidence = evidence_from(data, cfg.get("refine"))  # before training, so that bad settings fail first
+    truth = data.uns.get("ground_truth")
+    if truth is not None and regulators is not None and not (truth["Gene1"].astype(str).isin(regulators)
+                                                           & (truth["Gene1"] != truth["Gene2"])).any():
+        log.warning("no ground-truth edge starts at a TF of the list: the network will not be scored")
+        truth = None
     inputs = with_pseudotime(data) if cfg.data.get("pseudotime") else data
     check_readout(cfg.readout, inputs.n_vars, n_regulators)
     loggers = _loggers(cfg, out)
@@ -85,7 +90,6 @@ def run(cfg: DictConfig, data=None) -> Network | None:
                "n_regulators": len(regulators or genes)}
     if fits[-1].val_loss is not None:
         metrics["val_loss"] = fits[-1].val_loss
-    truth = data.uns.get("ground_truth")
     scored = scores = None
     if truth is not None:
         scored = _edges_among_truth_genes(weights, genes, truth)

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from grn.data.loaders import load_krumsiek11
+from grn.data.preprocess import preprocess
 from grn.run import run
 from hydra_configs import CONFIGS, compose_train
 from wandb_records import logged_config, logged_values
@@ -77,3 +78,14 @@ def test_a_tf_list_run_scores_its_regulators_against_every_gene(tmp_path, refere
     from_tfs = truth[truth["Gene1"].isin(tfs) & (truth["Gene1"] != truth["Gene2"])]
     assert network.metrics["n_candidates"] == 2 * 10
     assert network.metrics["n_true_edges"] == len(from_tfs[["Gene1", "Gene2"]].drop_duplicates())
+
+
+def test_a_tf_list_without_a_truth_edge_is_not_scored(tmp_path, reference_attention, caplog):
+    cfg = compose_train(tmp_path, "experiment=grn_spherical", "logger=none", "+trainer.fast_dev_run=true",
+                        "model.width=16", "model.heads=2", "readout.regulators=[Gata1]")
+    data = load_krumsiek11()
+    truth = data.uns["ground_truth"]
+    data.uns["ground_truth"] = truth[truth["Gene1"] == "Gata2"]  # no edge from the listed TF
+    network = run(cfg, data=preprocess(data, **cfg.data.preprocess))
+    assert "auprc_ratio" not in network.metrics and network.metrics["n_regulators"] == 1
+    assert "no ground-truth edge starts at a TF of the list" in caplog.text
