@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One device call (results/real/README.md): every line of a plan is one `python -m grn.evaluate_real` run,
-# all started at once on the one GPU; their outputs are packed into $OUT/<plan name>.tgz.
+# One device call (results/real/README.md): every line of a plan is one `python -m grn.evaluate_real` run, in
+# plan order, PARALLEL (default 8) at a time on the one GPU (34 at once shared it too thinly), each stopped at
+# LIMIT seconds (default 480) after the call began; their outputs are packed into $OUT/<plan name>.tgz.
 #   bash results/real/gpu_plan.sh results/real/plans/gpu1.txt   (repo root; .whl and .real carried: README.md)
 # A plan line: <name> <beeline|mccalla> <dataset pattern> [overrides...]; '#' starts a comment.
 plan=$1
@@ -13,9 +14,12 @@ nvidia-smi --query-gpu=name,memory.total --format=csv > $WORK/device.txt
 python3 -c "import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name())" >> $WORK/device.txt
 set -f  # plan overrides like peers=[pearson] are words, not file patterns
 while read -r name root pattern overrides; do
-  run=$WORK/$name/$root-${pattern//\*/all}  # one folder per line: lines run at once
+  while [ $(jobs -rp | wc -l) -ge ${PARALLEL:-8} ]; do wait -n; done
+  left=$(( ${LIMIT:-480} - SECONDS ))
+  [ $left -gt 60 ] || break  # too little time left to train anything
+  run=$WORK/$name/$root-${pattern//\*/all}  # one folder per line
   mkdir -p $run
-  timeout ${LIMIT:-480} python3 -m grn.evaluate_real data_root=.real/$root "datasets=$pattern" out=$run \
+  timeout $left python3 -m grn.evaluate_real data_root=.real/$root "datasets=$pattern" out=$run \
     trainer=gpu wandb.enabled=false $overrides < /dev/null > $run.log 2>&1 &
 done < <(grep -v '^\s*\(#\|$\)' $plan)
 wait
