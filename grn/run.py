@@ -27,7 +27,7 @@ from grn.model.module import GRNModule, TrainedOn
 from grn.readout.edges import edges_from_matrix
 from grn.readout.network import check_readout, read_network, resolve, seed_average
 from grn.readout.refine import evidence_from, refine
-from grn.scoring.metrics import format_scores, score_network
+from grn.scoring.metrics import format_scores, score_network, starts_at
 from grn.scoring.plots import plot_network_heatmap, plot_pr_curve
 from ncd_layers import draw
 
@@ -69,8 +69,7 @@ def run(cfg: DictConfig, data=None) -> Network | None:
         raise InputError(f"n_seeds must be a whole number >= 1, got {n_seeds!r}")
     evidence = evidence_from(data, cfg.get("refine"))  # before training, so that bad settings fail first
     truth = data.uns.get("ground_truth")
-    if truth is not None and regulators is not None and not (truth["Gene1"].astype(str).isin(regulators)
-                                                           & (truth["Gene1"] != truth["Gene2"])).any():
+    if truth is not None and regulators is not None and not starts_at(truth, regulators):
         log.warning("no ground-truth edge starts at a TF of the list: the network will not be scored")
         truth = None
     inputs = with_pseudotime(data) if cfg.data.get("pseudotime") else data

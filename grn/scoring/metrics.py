@@ -96,10 +96,16 @@ def _scored_universe(predicted, truth, genes, regulators) -> tuple[pd.DataFrame,
     if regulators is not None:
         listed = set(map(str, regulators))
         regulators = [gene for gene in gene_list if gene in listed]
-        edges = edges[edges["Gene1"].isin(regulators)]
-        if edges.empty:
+        if not starts_at(edges, regulators):
             raise InputError("no ground-truth edge starts at a regulator of the TF list: nothing to score")
+        edges = edges[edges["Gene1"].isin(regulators)]
     return edges, _universe(predicted, edges, gene_list, regulators)
+
+
+def starts_at(truth: pd.DataFrame, regulators) -> bool:
+    """Whether some edge of the truth other than a self-loop starts at one of `regulators`."""
+    gene1, gene2 = truth["Gene1"].astype(str), truth["Gene2"].astype(str)
+    return bool((gene1.isin(set(map(str, regulators))) & (gene1 != gene2)).any())
 
 
 def format_scores(scores: dict) -> str:

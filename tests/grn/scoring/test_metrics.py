@@ -180,3 +180,6 @@ def test_a_tf_list_ranks_its_regulators_against_every_gene():
 def test_a_tf_list_without_a_truth_edge_is_named():
     with pytest.raises(InputError, match="no ground-truth edge starts at a regulator"):
         score_network(predicted(("C", "A", 1.0)), CHAIN, regulators=["C"])
+    with_loop = truth(("A", "B", "+"), ("C", "C", "+"))  # C's only edge is a self-loop, which never counts
+    with pytest.raises(InputError, match="no ground-truth edge starts at a regulator"):
+        score_network(predicted(("C", "A", 1.0)), with_loop, regulators=["C"])
