@@ -147,36 +147,54 @@ def _slice(adata, regulators: list, max_genes: int):
 
 
 def summary_markdown(results: pd.DataFrame) -> str:
-    """One table per score: a row per (dataset, truth), a column per method, the best of each row in bold."""
-    methods = list(dict.fromkeys(results["method"]))
-    sections = []
+    """One table per score (`score_table`), how often the first method wins, and the sign agreement table."""
     ranked = results[results["truth"] != "omnipath_signs"]
-    for score in SCORES:
-        table = ranked.pivot_table(index=["dataset", "truth"], columns="method", values=score, sort=False)
-        table = table.reindex(columns=methods)
-        lines = [f"### {score} ({len(table)} settings)", "",
-                 "| dataset | truth | " + " | ".join(methods) + " |", "|---" * (len(methods) + 2) + "|"]
-        for (dataset, truth), row in table.iterrows():
-            best = np.nanmax(row.to_numpy())
-            cells = ["" if np.isnan(v) else (f"**{v:.2f}**" if v == best else f"{v:.2f}") for v in row]
-            lines.append(f"| {dataset} | {truth} | " + " | ".join(cells) + " |")
-        sections.append("\n".join(lines))
-    ours = next(iter(methods))
+    ours = results["method"].iloc[0]
     wins = {score: _wins(ranked, ours, score) for score in SCORES[:2]}
+    sections = [score_table(results, score) for score in SCORES]
     sections.append(f"{ours} beats every other method's AUPRC ratio in {wins['auprc_ratio']} and its EPR in "
                     f"{wins['epr']} of the {ranked.groupby(['dataset', 'truth']).ngroups} settings.")
+    sections.append(sign_table(results))
+    return "\n\n".join(section for section in sections if section) + "\n"
+
+
+def score_table(results: pd.DataFrame, score: str) -> str:
+    """A row per (dataset, truth), a column per method in order of appearance, the best of each row in bold."""
+    methods = list(dict.fromkeys(results["method"]))
+    ranked = results[results["truth"] != "omnipath_signs"]
+    table = ranked.pivot_table(index=["dataset", "truth"], columns="method", values=score, sort=False)
+    table = table.reindex(columns=methods)
+    lines = [f"### {score} ({len(table)} settings)", "",
+             "| dataset | truth | " + " | ".join(methods) + " |", "|---" * (len(methods) + 2) + "|"]
+    for (dataset, truth), row in table.iterrows():
+        best = np.nanmax(row.to_numpy())
+        cells = ["" if np.isnan(v) else (f"**{v:.2f}**" if v == best else f"{v:.2f}") for v in row]
+        lines.append(f"| {dataset} | {truth} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def sign_table(results: pd.DataFrame) -> str:
+    """Sign agreement with OmniPath per dataset and method ("" where the results hold no sign rows)."""
     signs = results[results["truth"] == "omnipath_signs"]
-    if len(signs):
-        table = signs.pivot_table(index="dataset", columns="method", values="sign_acc", sort=False)
-        counts = signs.pivot_table(index="dataset", columns="method", values="n_signed", sort=False)
-        lines = ["### Sign agreement with OmniPath's consensus signs (top edges; signed edges found)", "",
-                 "| dataset | " + " | ".join(table.columns) + " |", "|---" * (len(table.columns) + 1) + "|"]
-        for dataset, row in table.iterrows():
-            lines.append(f"| {dataset} | " + " | ".join(
-                f"{value:.2f} ({int(counts.loc[dataset, method])})" if not np.isnan(value) else "unsigned"
-                for method, value in row.items()) + " |")
-        sections.append("\n".join(lines))
-    return "\n\n".join(sections) + "\n"
+    if signs.empty:
+        return ""
+    by_cell = signs.set_index(["dataset", "method"])
+    methods = list(dict.fromkeys(signs["method"]))
+    lines = ["### Sign agreement with OmniPath's consensus signs (top edges; signed edges found)", "",
+             "| dataset | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for dataset in dict.fromkeys(signs["dataset"]):
+        lines.append(f"| {dataset} | " + " | ".join(
+            _sign_cell(by_cell.loc[(dataset, method)]) if (dataset, method) in by_cell.index else ""
+            for method in methods) + " |")
+    return "\n".join(lines)
+
+
+def _sign_cell(row) -> str:
+    """One method's sign agreement on one dataset: its value and count, none of its top edges signed in the
+    reference, or an unsigned network (no negative weight)."""
+    if row["n_signed"] == 0:
+        return "no edge signed (0)"
+    return "unsigned" if np.isnan(row["sign_acc"]) else f"{row['sign_acc']:.2f} ({int(row['n_signed'])})"
 
 
 def _wins(results: pd.DataFrame, method: str, score: str) -> int:

@@ -2,26 +2,30 @@
 different `out` folders, each kept here as a csv of its scores.csv rows) merged into one results.csv and one
 summary.md, with our models first and the win counts taken against the peers only.
 
-    python results/real/table.py           (from the repository root; rewrites results/real/results.csv, summary.md)
+    python results/real/table.py    (repository root; rewrites results/real/results.csv, summary.md and the
+                                     README's table between its <!-- real-table --> markers)
 
-Each source csv names its setting in the method column (see README.md for the command behind each file).
+Each source csv names its setting in the method column (results/real/README.md gives the command behind each).
 """
+import re
 from pathlib import Path
 
 import pandas as pd
 
-from grn.evaluate_real import COLUMNS, SCORES, summary_markdown
+from grn.evaluate_real import COLUMNS, SCORES, score_table, sign_table
 from grn.io import atomic_write
 
 HERE = Path(__file__).parent
-SOURCES = ["spherical_h200.csv", "spherical_cpu.csv", "softmax_cpu.csv", "beeline_cpu_peers.csv",
-           "mccalla_cpu_peers.csv", "regdiffusion_cpu.csv"]
+README = HERE.parents[1] / "README.md"
+SOURCES = ["spherical_h200.csv", "beeline_cpu_peers.csv", "mccalla_cpu_peers.csv", "regdiffusion_cpu.csv"]
 OURS = ("spherical", "softmax")  # method names that start so are our models; the rest are peers
 
 
 def merged() -> pd.DataFrame:
-    tables = [pd.read_csv(HERE / name) for name in SOURCES if (HERE / name).exists()]
-    results = pd.concat(tables, ignore_index=True)[COLUMNS]
+    results = pd.concat([pd.read_csv(HERE / name) for name in SOURCES], ignore_index=True)[COLUMNS]
+    repeated = results[results.duplicated(["dataset", "truth", "method"], keep=False)]
+    if len(repeated):  # two files with the same method name: the tables would average them
+        raise ValueError(f"rows given twice:\n{repeated[['dataset', 'truth', 'method']]}")
     order = sorted(results["method"].unique(), key=lambda method: (not method.startswith(OURS), method))
     results["method"] = pd.Categorical(results["method"], categories=order, ordered=True)
     return results.sort_values(["dataset", "truth", "method"]).reset_index(drop=True)
@@ -37,15 +41,17 @@ def wins_over_peers(results: pd.DataFrame, method: str, score: str) -> tuple[int
 
 
 def where_ours_ran(results: pd.DataFrame) -> str:
-    """The AUPRC ratio table of summary_markdown, kept to the settings where one of our models has a row."""
+    """The AUPRC ratio table, kept to the settings where one of our models has a row."""
     ran = results[results["method"].astype(str).str.startswith(OURS) & results["auprc_ratio"].notna()]
     kept = results.merge(ran[["dataset", "truth"]].drop_duplicates(), on=["dataset", "truth"])
-    return summary_markdown(kept.astype({"method": str})).split("\n\n### epr")[0]
+    return score_table(kept.astype({"method": str}), "auprc_ratio")
 
 
 def main():
     results = merged()
-    lines = [summary_markdown(results.astype({"method": str})), "### Our models against the peers", "",
+    named = results.astype({"method": str})
+    lines = [*(score_table(named, score) + "\n" for score in SCORES), sign_table(named), "",
+             "### Our models against the peers", "",
              "| method | " + " | ".join(f"{score}: wins / settings" for score in SCORES[:2]) + " |",
              "|---|---|---|"]
     for method in results["method"].cat.categories:
@@ -55,6 +61,10 @@ def main():
     lines += ["", "### Where our models ran (the README's table)", "", where_ours_ran(results)]
     atomic_write(HERE / "results.csv", lambda tmp: results.to_csv(tmp, index=False))
     atomic_write(HERE / "summary.md", lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+    table = where_ours_ran(results).split("\n", 2)[2]  # without its heading
+    readme = re.sub(r"<!-- real-table -->.*?<!-- /real-table -->",
+                    lambda _: f"<!-- real-table -->\n{table}\n<!-- /real-table -->", README.read_text(), flags=re.S)
+    atomic_write(README, lambda tmp: Path(tmp).write_text(readme))
     print("\n".join(lines))
 
 

@@ -57,3 +57,16 @@ def test_sign_agreement_counts_the_top_edges_the_reference_signs():
     unsigned = network.assign(weight=network["weight"].abs())
     result = evaluate_real_module.sign_agreement(unsigned, reference, top=3)
     assert result["n_signed"] == 3 and result["sign_acc"] != result["sign_acc"]  # NaN: no sign to check
+
+
+def test_the_sign_table_tells_a_value_no_signed_edge_an_unsigned_network_and_no_run_apart():
+    rows = pd.DataFrame([
+        ("hESC", "omnipath_signs", "ours", float("nan"), 0), ("hESC", "omnipath_signs", "pearson", 0.875, 8),
+        ("hHep", "omnipath_signs", "pearson", 0.75, 4), ("hHep", "omnipath_signs", "genie3", float("nan"), 12),
+        *[("hHep", "string", method, float("nan"), float("nan")) for method in ("ours", "pearson", "genie3")]],
+        columns=["dataset", "truth", "method", "sign_acc", "n_signed"])
+    rows = rows.assign(auprc_ratio=1.0, epr=1.0, auroc=0.5)
+    table = evaluate_real_module.summary_markdown(rows).split("### Sign agreement")[1].splitlines()
+    assert "| dataset | ours | pearson | genie3 |" in table
+    assert "| hESC | no edge signed (0) | 0.88 (8) |  |" in table  # genie3 did not run on hESC
+    assert "| hHep |  | 0.75 (4) | unsigned |" in table
