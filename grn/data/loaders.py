@@ -1,5 +1,6 @@
 """Loaders: every source becomes an AnnData (cells x genes) with its ground truth, when known,
 in `adata.uns["ground_truth"]` (a `Gene1, Gene2, Type` table, regulator -> target)."""
+import importlib.util
 import tempfile
 import warnings
 from pathlib import Path
@@ -148,9 +149,9 @@ def _krumsiek11_with_truth(adata, name) -> ad.AnnData:
     obs = pd.DataFrame(index=[f"cell{i}" for i in range(len(values))])
     data = ad.AnnData(X=values, obs=obs, var=pd.DataFrame(index=adata.var_names))
     data.uns["name"] = name
-    import scanpy as sc
-
-    truth = edges_from_boolean_rules(Path(sc.__file__).parent / "sim_models" / "krumsiek11.txt")
+    # scanpy's model file, found without importing scanpy (which pulls in numba)
+    models = Path(importlib.util.find_spec("scanpy").origin).parent / "sim_models"
+    truth = edges_from_boolean_rules(models / "krumsiek11.txt")
     data.uns["ground_truth"] = validate_truth(truth, data.var_names, "scanpy krumsiek11 rules")
     return data
 

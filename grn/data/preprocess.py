@@ -21,19 +21,16 @@ def preprocess(adata: ad.AnnData, normalize_total: float | None = None, log1p: b
     (a TF list) are kept through the gene filter and the highly-variable selection."""
     if n_top_genes is not None and n_top_genes < 2:
         raise InputError(f"n_top_genes must be at least 2 (a network needs two genes), got {n_top_genes}")
-    if min_genes or min_cells or normalize_total is not None or log1p or n_top_genes is not None:
-        import scanpy as sc  # only when a scanpy step runs: importing it pulls in numba, and real data needs none
-
     adata = adata.copy()
     truth = adata.uns.get("ground_truth")
     named = set(keep_genes) | (set(truth["Gene1"]) | set(truth["Gene2"]) if truth is not None else set())
     truth_genes = adata.var_names.isin(named)
     if min_genes:
-        adata = adata[sc.pp.filter_cells(adata, min_genes=int(min_genes), inplace=False)[0]].copy()
+        adata = adata[_scanpy().pp.filter_cells(adata, min_genes=int(min_genes), inplace=False)[0]].copy()
         if adata.n_obs == 0:
             raise InputError(f"no cell expresses at least min_genes={min_genes} genes")
     if min_cells:
-        keep = sc.pp.filter_genes(adata, min_cells=int(min_cells), inplace=False)[0] | truth_genes
+        keep = _scanpy().pp.filter_genes(adata, min_cells=int(min_cells), inplace=False)[0] | truth_genes
         truth_genes = truth_genes[keep]
         adata = adata[:, keep].copy()
         if adata.n_vars == 0:
@@ -45,14 +42,21 @@ def preprocess(adata: ad.AnnData, normalize_total: float | None = None, log1p: b
         log.warning("dropping %d cells with zero total expression", int((totals <= 0).sum()))
         adata = adata[totals > 0].copy()
     if normalize_total is not None:
-        sc.pp.normalize_total(adata, target_sum=float(normalize_total))
+        _scanpy().pp.normalize_total(adata, target_sum=float(normalize_total))
     if log1p:
-        sc.pp.log1p(adata)
+        _scanpy().pp.log1p(adata)
     if n_top_genes is not None and n_top_genes < adata.n_vars:
-        sc.pp.highly_variable_genes(adata, n_top_genes=int(n_top_genes), flavor="seurat")
+        _scanpy().pp.highly_variable_genes(adata, n_top_genes=int(n_top_genes), flavor="seurat")
         adata = adata[:, adata.var["highly_variable"].to_numpy() | truth_genes].copy()
     adata.X = adata.X.astype(np.float32) if sp.issparse(adata.X) else np.asarray(adata.X, dtype=np.float32)
     return adata
+
+
+def _scanpy():
+    """scanpy, imported when a step uses it: importing it pulls in numba, and real data needs no step of it."""
+    import scanpy
+
+    return scanpy
 
 
 def gene_standardisation(adata: ad.AnnData) -> tuple[np.ndarray, np.ndarray]:

@@ -89,3 +89,22 @@ except InputError as error:
     result = run_python(code, cwd=tmp_path, missing=["SERGIO", "networkx"])
     assert result.returncode == 0, result.stderr
     assert "pip install 'flashsign-grn[sergio]'" in result.stdout
+
+
+def test_real_data_is_read_and_preprocessed_without_scanpy(tmp_path):
+    """The GPU machine has no scanpy (and scanpy needs numba): a real dataset's path through the run core
+    imports neither; real data arrives normalised, so no scanpy step runs."""
+    real = REPO.parent / "shared" / "data" / "real" / "beeline" / "mHSC-GM_TFs500"
+    if not real.is_dir():
+        import pytest
+        pytest.skip("shared real data not beside the repository")
+    code = f"""
+import grn.evaluate_real
+from grn.data.real import load_real
+from grn.data.preprocess import preprocess
+data = preprocess(load_real({str(real)!r}), normalize_total=None, log1p=False, n_top_genes=None)
+print(data.n_vars)
+"""
+    result = run_python(code, cwd=REPO, missing=["scanpy", "numba"])  # importing either fails there
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["632"]
