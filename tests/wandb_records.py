@@ -27,6 +27,8 @@ def read_records(path: Path):
             position += room
             continue
         length, kind = struct.unpack("<HB", data[position + 4:position + 7])
+        if position + CHUNK_HEADER + length > len(data):  # a chunk still being written
+            return
         payload = data[position + 7:position + 7 + length]
         position += CHUNK_HEADER + length
         if kind == 0 and length == 0:
@@ -45,7 +47,8 @@ def finished_records(path: Path, timeout: float = 60.0) -> list:
         records = list(read_records(path))
         if any(record.HasField("exit") for record in records):
             return records
-        assert time.monotonic() < deadline, f"{path} has no exit record after {timeout:.0f} s: the run never finished"
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} has no exit record after {timeout:.0f} s: the run never finished")
         time.sleep(0.5)
 
 

@@ -4,13 +4,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from wandb_records import read_records
+from wandb_records import finished_records
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def exit_codes(run_file):
-    return [record.exit.exit_code for record in read_records(run_file) if record.HasField("exit")]
+    return [record.exit.exit_code for record in finished_records(run_file) if record.HasField("exit")]
 
 
 def test_failing_job_does_not_stop_the_sweep(tmp_path):
