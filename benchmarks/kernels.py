@@ -90,7 +90,7 @@ def _compiled_gram():
 
 def _keep_saved_buffers():
     """Compiled backwards free ("donate") their saved tensors by default, and then refuse the
-    retain_graph=True that timing a backward alone needs (on CUDA; seen on an H200 with torch 2.11)."""
+    retain_graph=True that timing a backward alone needs (on CUDA)."""
     return torch._functorch.config.patch(donated_buffer=False)
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One device call (results/real/README.md): every line of a plan is one `python -m grn.evaluate_real` run, in
-# plan order, PARALLEL (default 8) at a time on the one GPU (34 at once shared it too thinly), each stopped at
+# plan order, PARALLEL (default 8) at a time on the one GPU (too many share it too thinly), each stopped at
 # LIMIT seconds (default 480) after the call began; their outputs are packed into $OUT/<plan name>.tgz.
 #   bash results/real/gpu_plan.sh results/real/plans/gpu1.txt   (repo root; .whl and .real carried: README.md)
 # A plan line: <name> <beeline|mccalla> <dataset pattern> [overrides...]; '#' starts a comment.
