@@ -16,10 +16,12 @@ set -f  # plan overrides like peers=[pearson] are words, not file patterns
 while read -r name root pattern overrides; do
   while [ $(jobs -rp | wc -l) -ge ${PARALLEL:-8} ]; do wait -n; done
   left=$(( ${LIMIT:-480} - SECONDS ))
-  [ $left -gt 60 ] || break  # too little time left to train anything
+  if [ $left -le 60 ]; then  # too little time left to train anything: say which lines did not run
+    echo "$name $root $pattern $overrides" >> $WORK/not_run.txt; continue
+  fi
   run=$WORK/$name/$root-${pattern//\*/all}  # one folder per line
   mkdir -p $run
-  timeout $left python3 -m grn.evaluate_real data_root=.real/$root "datasets=$pattern" out=$run \
+  timeout -k 10 $left python3 -m grn.evaluate_real data_root=.real/$root "datasets=$pattern" out=$run \
     trainer=gpu wandb.enabled=false $overrides < /dev/null > $run.log 2>&1 &
 done < <(grep -v '^\s*\(#\|$\)' $plan)
 wait
