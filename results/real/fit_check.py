@@ -1,7 +1,8 @@
 """How well the GRN transformer fits a real dataset: its validation loss (masked-gene MSE on standardised values;
 1.0 = predicting each gene's mean) under a few training settings, through the run core.
 
-    python results/real/fit_check.py mHSC-GM_TFs500 "trainer.max_epochs=10" "trainer.max_epochs=60" ...
+    python results/real/fit_check.py mHSC-GM_TFs500 "trainer.max_steps=250" "trainer.max_steps=2000" ...
+(configs/evaluate_real.yaml validates every 250 steps; the runs in README.md set max_epochs instead, before it did)
 """
 import sys, time
 from pathlib import Path
