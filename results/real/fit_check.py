@@ -19,4 +19,4 @@ for overrides in [a.split() for a in sys.argv[2:]]:
         data = preprocess(load_real(f"../shared/data/real/beeline/{name}"), **cfg.data.preprocess)
     t = time.time()
     net = run(cfg, data=data)
-    print(name, overrides, "val_loss", round(net.metrics["val_loss"], 4), "s", round(time.time() - t), flush=True)
+    print(name, overrides, "val_loss", net.metrics.get("val_loss"), "s", round(time.time() - t), flush=True)

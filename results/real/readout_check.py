@@ -36,7 +36,7 @@ cfg = config([*training, "readout.method=attention"])
 data = preprocess(adata, **cfg.data.preprocess)
 start = time.time()
 network = run(cfg, data=data)
-print(name, training, "val_loss", round(network.metrics["val_loss"], 4), "s", round(time.time() - start), flush=True)
+print(name, training, "val_loss", network.metrics.get("val_loss"), "s", round(time.time() - start), flush=True)
 model = network.modules[0].model
 columns = [list(data.var_names).index(gene) for gene in regulators]
 datamodule = ExpressionDataModule(data, seed=cfg.seed, regulators=columns, **cfg.data.loader)
