@@ -2,7 +2,8 @@
 
 Edges are directed (regulator Gene1 -> target Gene2) and self-loops are excluded. The candidate
 universe is every ordered pair of distinct genes named in the ground truth (self-loop rows included,
-as BEELINE does), or of `genes` when given. A candidate scores |EdgeWeight|; pairs the prediction does
+as BEELINE does), or of `genes` when given; with `regulators` (a TF list) each of them to every such gene,
+the truth kept to the edges that start at them. A candidate scores |EdgeWeight|; pairs the prediction does
 not list score 0; predicted edges outside the universe are ignored; a pair predicted twice keeps its
 larger |weight|; duplicate truth rows count once.
 
