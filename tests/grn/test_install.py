@@ -7,8 +7,11 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_FOLDERS = ("configs", "grn", "kernels", "ncd_layers")
+REAL = REPO.parent / "shared" / "data" / "real" / "beeline" / "mHSC-GM_TFs500"  # a real dataset, when shared/ is beside
 
 
 def run_python(code: str, cwd, missing=()) -> subprocess.CompletedProcess:
@@ -91,18 +94,15 @@ except InputError as error:
     assert "pip install 'flashsign-grn[sergio]'" in result.stdout
 
 
+@pytest.mark.skipif(not REAL.is_dir(), reason="shared real data not beside the repository")
 def test_real_data_is_read_and_preprocessed_without_scanpy(tmp_path):
     """The GPU machine has no scanpy (and scanpy needs numba): a real dataset's path through the run core
     imports neither; real data arrives normalised, so no scanpy step runs."""
-    real = REPO.parent / "shared" / "data" / "real" / "beeline" / "mHSC-GM_TFs500"
-    if not real.is_dir():
-        import pytest
-        pytest.skip("shared real data not beside the repository")
     code = f"""
 import grn.evaluate_real
 from grn.data.real import load_real
 from grn.data.preprocess import preprocess
-data = preprocess(load_real({str(real)!r}), normalize_total=None, log1p=False, n_top_genes=None)
+data = preprocess(load_real({str(REAL)!r}), normalize_total=None, log1p=False, n_top_genes=None)
 print(data.n_vars)
 """
     result = run_python(code, cwd=REPO, missing=["scanpy", "numba"])  # importing either fails there
