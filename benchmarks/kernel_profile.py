@@ -2,13 +2,14 @@
 
     python -m benchmarks.kernel_profile [--shapes B,H,N,D ...] [--json results/kernels/profile.json]
 
-For each shape (bf16, inputs requiring grad, `flashsign` as dispatched) `CALLS` forward+backward
-calls are profiled after warm-up. Each kernel's mean device time per call is listed beside the
+For each shape (bf16, `flashsign` as dispatched) `CALLS` forward calls, then `CALLS` forward+backward
+calls (inputs requiring grad), are profiled after warm-up. Each kernel's mean device time per call is listed beside the
 roofline time of the bytes the call must move at the copy bandwidth measured in the same run
 (benchmarks.kernels), so the kernel that keeps a pass from the roofline is named.
 """
 import argparse
 import collections
+import itertools
 import json
 import sys
 
@@ -23,16 +24,22 @@ from kernels.flashsign_api import auto_method
 CALLS = 10
 
 
-def kernel_times(shape, dtype=torch.bfloat16):
-    """Kernel name -> (launches, device us) per forward+backward call."""
-    q, k, v = (torch.randn(shape, device="cuda", dtype=dtype, requires_grad=True) for _ in range(3))
+def kernel_times(shape, backward, dtype=torch.bfloat16):
+    """Kernel name -> (launches, device us) per forward (+backward) call."""
+    q, k, v = (torch.randn(shape, device="cuda", dtype=dtype, requires_grad=backward) for _ in range(3))
     grad_out = torch.randn(shape, device="cuda", dtype=dtype)
+
+    def call():
+        out = flashsign(q, k, v)
+        if backward:
+            out.backward(grad_out)
+
     for _ in range(3):  # compile, record the launch replay, then replay
-        flashsign(q, k, v).backward(grad_out)
+        call()
     torch.cuda.synchronize()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as profile:
         for _ in range(CALLS):
-            flashsign(q, k, v).backward(grad_out)
+            call()
         torch.cuda.synchronize()
     launches, microseconds = collections.Counter(), collections.Counter()
     for event in profile.events():
@@ -51,12 +58,12 @@ def main():
         sys.exit("benchmarks.kernel_profile needs a CUDA GPU")
     copy_tbps = measure_copy_tbps()
     rows = []
-    for shape in args.shapes:
-        kernels = kernel_times(shape)
+    for shape, (passes, backward) in itertools.product(args.shapes, (("fwd", False), ("fwd+bwd", True))):
+        kernels = kernel_times(shape, backward)
         total = sum(us for _, us in kernels.values())
-        floor = roofline_ms(shape, "bf16", copy_tbps)["fwd+bwd"] * 1e3
-        row = {"shape": list(shape), "form": auto_method(*shape[2:], with_backward=True),
-               "fwd+bwd device us": round(total, 1), "roofline us": round(floor, 1),
+        floor = roofline_ms(shape, "bf16", copy_tbps)[passes] * 1e3
+        row = {"shape": list(shape), "passes": passes, "form": auto_method(*shape[2:], with_backward=backward),
+               "device us": round(total, 1), "roofline us": round(floor, 1),
                "kernels": {name: {"launches": n, "us": round(us, 1), "share": round(us / total, 3)}
                            for name, (n, us) in sorted(kernels.items(), key=lambda item: -item[1][1])}}
         rows.append(row)
