@@ -42,45 +42,42 @@ import triton.language as tl
 from kernels import triton_common as common
 from kernels.triton_common import INTERPRETED, dot
 
-# Programs per launch the row-chunk split aims for (four waves of an H100's 132 SMs), and the
-# shortest chunk: shorter chunks cost more in partial sums than they gain in parallelism
-# (results/kernels/TUNING.md).
-_TARGET_PROGRAMS = 528
+# The shortest chunk of rows a reduction program sums: shorter chunks cost more in partial sums
+# than they gain in parallelism (results/kernels/TUNING.md).
 _MIN_ROWS_PER_CHUNK = 256
 
 
 @triton.jit
 def _gram_kernel(
-    A, X, Y, KEEP, R, DELTA, PARTIAL,
+    A, Y, O, KEEP, R, DELTA, PARTIAL,
     stride_ab, stride_ah, stride_an, stride_ad,
-    stride_xb, stride_xh, stride_xn, stride_xd,
     stride_yb, stride_yh, stride_yn, stride_yd,
+    stride_ob, stride_oh, stride_on, stride_od,
     stride_mb, stride_mn,
     H, N, rows_per_chunk, scale,
     HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr,
     HAS_MASK: tl.constexpr, WEIGHTED: tl.constexpr,
     RAW_PRECISION: tl.constexpr, MIXED_PRECISION: tl.constexpr,
 ):
-    """PARTIAL[chunk, bh, :, cols] = sum over the chunk's rows n of a_n^T [x_n | y_n][cols].
-
-    The (D, 2D) result's first D columns come from X, the last D from Y. Forward (unweighted) the
-    rows are keys, masked by KEEP. Backward (weighted) they are queries, and x_n, y_n are weighted
-    by c_n and a_n, computed from R and DELTA.
-    """
+    """PARTIAL[chunk, bh, :, cols] = sum over the chunk's rows n of a_n^T a_n[cols], and
+    PARTIAL[chunk, bh, :, D + cols] = the same sum of a_n^T y_n[cols]: both halves of the (D, 2D)
+    result from one read of each row (a column block of BLOCK_C = D reuses the row of A it holds).
+    Forward (unweighted) the rows are keys (A = K, Y = V), masked by KEEP. Backward (weighted) they
+    are queries (A = Q, Y = dO): a_n[cols] is weighted by c_n and y_n by a_n, computed from R and
+    Delta_n = rowsum(dO_n * O_n), which the first column block writes to DELTA on the way."""
     pid_c = tl.program_id(0)
     pid_chunk = tl.program_id(1)
     pid_bh = tl.program_id(2).to(tl.int64)
     b = pid_bh // H
     h = pid_bh % H
     feats = tl.arange(0, HEAD_DIM)
-    first_col = pid_c * BLOCK_C
-    from_y = first_col >= HEAD_DIM  # BLOCK_C divides HEAD_DIM: a block lies in X or in Y
-    cols = first_col % HEAD_DIM + tl.arange(0, BLOCK_C)
+    cols = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
     a_base = A + b * stride_ab + h * stride_ah
-    x_base = X + b * stride_xb + h * stride_xh
     y_base = Y + b * stride_yb + h * stride_yh
+    o_base = O + b * stride_ob + h * stride_oh
 
-    acc = tl.zeros([HEAD_DIM, BLOCK_C], dtype=tl.float32)
+    acc_x = tl.zeros([HEAD_DIM, BLOCK_C], dtype=tl.float32)
+    acc_y = tl.zeros([HEAD_DIM, BLOCK_C], dtype=tl.float32)
     chunk_start = pid_chunk * rows_per_chunk
     chunk_end = tl.minimum(chunk_start + rows_per_chunk, N)
     for start_n in range(chunk_start, chunk_end, BLOCK_N):
@@ -88,26 +85,41 @@ def _gram_kernel(
         row_ok = rows < chunk_end
         if HAS_MASK:
             row_ok = row_ok & (tl.load(KEEP + b * stride_mb + rows * stride_mn, mask=row_ok, other=0) != 0)
-        a_t = tl.load(a_base + rows[None, :] * stride_an + feats[:, None] * stride_ad,
-                      mask=row_ok[None, :], other=0.0)
-        if from_y:
-            x = tl.load(y_base + rows[:, None] * stride_yn + cols[None, :] * stride_yd,
-                        mask=row_ok[:, None], other=0.0)
+        a = tl.load(a_base + rows[:, None] * stride_an + feats[None, :] * stride_ad, mask=row_ok[:, None], other=0.0)
+        if BLOCK_C == HEAD_DIM:
+            x = a
         else:
-            x = tl.load(x_base + rows[:, None] * stride_xn + cols[None, :] * stride_xd,
+            x = tl.load(a_base + rows[:, None] * stride_an + cols[None, :] * stride_ad,
                         mask=row_ok[:, None], other=0.0)
         if WEIGHTED:
-            r = tl.load(R + pid_bh * N + rows, mask=row_ok, other=1.0)
-            if from_y:
-                w = scale / r
+            do = tl.load(y_base + rows[:, None] * stride_yn + feats[None, :] * stride_yd,
+                         mask=row_ok[:, None], other=0.0).to(tl.float32)
+            o = tl.load(o_base + rows[:, None] * stride_on + feats[None, :] * stride_od,
+                        mask=row_ok[:, None], other=0.0)
+            delta = tl.sum(o.to(tl.float32) * do, 1)
+            if pid_c == 0:
+                tl.store(DELTA + pid_bh * N + rows, delta, mask=row_ok)
+            if BLOCK_C == HEAD_DIM:
+                y = do
             else:
-                w = -tl.load(DELTA + pid_bh * N + rows, mask=row_ok, other=0.0) * (scale * scale) / (2.0 * r * r)
-            acc = _dot_fp32(a_t.to(tl.float32), x.to(tl.float32) * w[:, None], acc, MIXED_PRECISION)
+                y = tl.load(y_base + rows[:, None] * stride_yn + cols[None, :] * stride_yd,
+                            mask=row_ok[:, None], other=0.0).to(tl.float32)
+            r = tl.load(R + pid_bh * N + rows, mask=row_ok, other=1.0)
+            a_t = tl.trans(a.to(tl.float32))
+            acc_x = _dot_fp32(a_t, x.to(tl.float32) * (-delta * (scale * scale) / (2.0 * r * r))[:, None], acc_x,
+                              MIXED_PRECISION)
+            acc_y = _dot_fp32(a_t, y * (scale / r)[:, None], acc_y, MIXED_PRECISION)
         else:
-            acc = dot(a_t, x, acc, RAW_PRECISION)
+            y = tl.load(y_base + rows[:, None] * stride_yn + cols[None, :] * stride_yd,
+                        mask=row_ok[:, None], other=0.0)
+            a_t = tl.trans(a)
+            acc_x = dot(a_t, x, acc_x, RAW_PRECISION)
+            acc_y = dot(a_t, y, acc_y, RAW_PRECISION)
 
-    out = PARTIAL + (pid_chunk * tl.num_programs(2) + pid_bh) * (HEAD_DIM * 2 * HEAD_DIM)
-    tl.store(out + feats[:, None] * (2 * HEAD_DIM) + first_col + tl.arange(0, BLOCK_C)[None, :], acc)
+    out = (PARTIAL + (pid_chunk * tl.num_programs(2) + pid_bh) * (HEAD_DIM * 2 * HEAD_DIM)
+           + feats[:, None] * (2 * HEAD_DIM) + cols[None, :])
+    tl.store(out, acc_x)
+    tl.store(out + HEAD_DIM, acc_y)
 
 
 @triton.jit
@@ -144,67 +156,73 @@ def _rows_kernel(
     stride_gb, stride_gh, stride_gn, stride_gd,
     stride_ob, stride_oh, stride_on, stride_od,
     stride_mb, stride_mn,
-    H, N, scale, eps,
+    H, N, blocks_per_program, scale, eps,
     HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr,
     BACKWARD: tl.constexpr, HAS_MASK: tl.constexpr, PRECISION: tl.constexpr,
 ):
-    """One block of rows through the (D, 2D) fp32 matrices GRAM = [G_kk | G_kv] and, backward,
-    DGRAM = [dG_kk | dG_kv], BLOCK_C output columns at a time (a whole D x D fp32 matrix would not
-    fit in registers). Forward writes O and R; backward writes DQ, DK and DV (contiguous)."""
-    pid_m = tl.program_id(0)
+    """Rows through the (D, 2D) fp32 matrices GRAM = [G_kk | G_kv] and, backward, DGRAM =
+    [dG_kk | dG_kv], BLOCK_C output columns at a time (a whole D x D fp32 matrix would not fit in
+    registers). Forward writes O and R; backward writes DQ, DK and DV (contiguous). A program maps
+    `blocks_per_program` consecutive blocks of BLOCK_M rows of one head, so it fetches that head's
+    matrices from L2 once and from its own cache after."""
     pid_bh = tl.program_id(1).to(tl.int64)
     b = pid_bh // H
     h = pid_bh % H
-    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     feats = tl.arange(0, HEAD_DIM)
-    row_ok = rows < N
     gram = GRAM + pid_bh * (HEAD_DIM * 2 * HEAD_DIM)
+    dgram = DGRAM + pid_bh * (HEAD_DIM * 2 * HEAD_DIM)
     kv = HEAD_DIM + feats  # G_kv's rows, as columns of the (D, 2D) layout
-    q_rows = Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn
-    do_rows = DO + b * stride_gb + h * stride_gh + rows[:, None] * stride_gn
-    k_rows = K + b * stride_kb + h * stride_kh + rows[:, None] * stride_kn
-    v_rows = V + b * stride_vb + h * stride_vh + rows[:, None] * stride_vn
-    # Runtime loops over column blocks, with the row tiles loaded inside them: unrolled, the
-    # compiler keeps every tile's fp32 copy live across blocks and spills at D >= 128.
-    if BACKWARD:
-        r = tl.load(R + pid_bh * N + rows, mask=row_ok, other=1.0)
-        delta = tl.load(DELTA + pid_bh * N + rows, mask=row_ok, other=0.0)
-        a = (scale / r)[:, None]
-        two_c = (-delta * (scale * scale) / (r * r))[:, None]
-        dgram = DGRAM + pid_bh * (HEAD_DIM * 2 * HEAD_DIM)
-        keep = row_ok
-        if HAS_MASK:  # a masked key is in neither Gram matrix, so it gets no gradient
-            keep = tl.load(KEEP + b * stride_mb + rows * stride_mn, mask=row_ok, other=0) != 0
-        for first in range(0, HEAD_DIM, BLOCK_C):
-            cols = first + tl.arange(0, BLOCK_C)
-            out = pid_bh * N * HEAD_DIM + rows[:, None] * HEAD_DIM + cols[None, :]
-            q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
-            do = tl.load(do_rows + feats[None, :] * stride_gd, mask=row_ok[:, None], other=0.0)
-            dq = (a * _times_gram(do, gram, cols, kv, True, PRECISION, HEAD_DIM)
-                  + two_c * _times_gram(q, gram, feats, cols, False, PRECISION, HEAD_DIM))
-            tl.store(DQ + out, dq.to(DQ.dtype.element_ty), mask=row_ok[:, None])
-            k = tl.load(k_rows + feats[None, :] * stride_kd, mask=row_ok[:, None], other=0.0)
-            v = tl.load(v_rows + feats[None, :] * stride_vd, mask=row_ok[:, None], other=0.0)
-            dk = (2.0 * _times_gram(k, dgram, feats, cols, False, PRECISION, HEAD_DIM)
-                  + _times_gram(v, dgram, cols, kv, True, PRECISION, HEAD_DIM))
-            tl.store(DK + out, tl.where(keep[:, None], dk, 0.0).to(DK.dtype.element_ty), mask=row_ok[:, None])
-            dv = _times_gram(k, dgram, feats, HEAD_DIM + cols, False, PRECISION, HEAD_DIM)
-            tl.store(DV + out, tl.where(keep[:, None], dv, 0.0).to(DV.dtype.element_ty), mask=row_ok[:, None])
-    else:
-        sum_sq = tl.zeros([BLOCK_M], dtype=tl.float32)
-        for first in range(0, HEAD_DIM, BLOCK_C):
-            cols = first + tl.arange(0, BLOCK_C)
-            q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
-            q_cols = tl.load(q_rows + cols[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
-            sum_sq += tl.sum(_times_gram(q, gram, feats, cols, False, PRECISION, HEAD_DIM) * q_cols.to(tl.float32), 1)
-        r = tl.sqrt(tl.maximum(sum_sq * (scale * scale), 0.0) + eps)
-        for first in range(0, HEAD_DIM, BLOCK_C):
-            cols = first + tl.arange(0, BLOCK_C)
-            q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
-            o = _times_gram(q, gram, feats, HEAD_DIM + cols, False, PRECISION, HEAD_DIM) * (scale / r)[:, None]
-            tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + cols[None, :] * stride_od,
-                     o.to(O.dtype.element_ty), mask=row_ok[:, None])
-        tl.store(R + pid_bh * N + rows, r, mask=row_ok)
+    first_block = tl.program_id(0) * blocks_per_program
+    for block in range(first_block, tl.minimum(first_block + blocks_per_program, tl.cdiv(N, BLOCK_M))):
+        rows = block * BLOCK_M + tl.arange(0, BLOCK_M)
+        row_ok = rows < N
+        q_rows = Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn
+        do_rows = DO + b * stride_gb + h * stride_gh + rows[:, None] * stride_gn
+        k_rows = K + b * stride_kb + h * stride_kh + rows[:, None] * stride_kn
+        v_rows = V + b * stride_vb + h * stride_vh + rows[:, None] * stride_vn
+        # Runtime loops over column blocks, with the row tiles loaded inside them: unrolled, the
+        # compiler keeps every tile's fp32 copy live across blocks and spills at D >= 128.
+        if BACKWARD:
+            r = tl.load(R + pid_bh * N + rows, mask=row_ok, other=1.0)
+            delta = tl.load(DELTA + pid_bh * N + rows, mask=row_ok, other=0.0)
+            a = (scale / r)[:, None]
+            two_c = (-delta * (scale * scale) / (r * r))[:, None]
+            keep = row_ok
+            if HAS_MASK:  # a masked key is in neither Gram matrix, so it gets no gradient
+                keep = tl.load(KEEP + b * stride_mb + rows * stride_mn, mask=row_ok, other=0) != 0
+            for first in range(0, HEAD_DIM, BLOCK_C):
+                cols = first + tl.arange(0, BLOCK_C)
+                out = pid_bh * N * HEAD_DIM + rows[:, None] * HEAD_DIM + cols[None, :]
+                q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
+                do = tl.load(do_rows + feats[None, :] * stride_gd, mask=row_ok[:, None], other=0.0)
+                dq = (a * _times_gram(do, gram, cols, kv, True, PRECISION, HEAD_DIM)
+                      + two_c * _times_gram(q, gram, feats, cols, False, PRECISION, HEAD_DIM))
+                tl.store(DQ + out, dq.to(DQ.dtype.element_ty), mask=row_ok[:, None])
+                k = tl.load(k_rows + feats[None, :] * stride_kd, mask=row_ok[:, None], other=0.0)
+                v = tl.load(v_rows + feats[None, :] * stride_vd, mask=row_ok[:, None], other=0.0)
+                dk = (2.0 * _times_gram(k, dgram, feats, cols, False, PRECISION, HEAD_DIM)
+                      + _times_gram(v, dgram, cols, kv, True, PRECISION, HEAD_DIM))
+                tl.store(DK + out, tl.where(keep[:, None], dk, 0.0).to(DK.dtype.element_ty), mask=row_ok[:, None])
+                dv = _times_gram(k, dgram, feats, HEAD_DIM + cols, False, PRECISION, HEAD_DIM)
+                tl.store(DV + out, tl.where(keep[:, None], dv, 0.0).to(DV.dtype.element_ty), mask=row_ok[:, None])
+        else:
+            sum_sq = tl.zeros([BLOCK_M], dtype=tl.float32)
+            for first in range(0, HEAD_DIM, BLOCK_C):
+                cols = first + tl.arange(0, BLOCK_C)
+                q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
+                if BLOCK_C == HEAD_DIM:
+                    q_cols = q
+                else:
+                    q_cols = tl.load(q_rows + cols[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
+                sum_sq += tl.sum(_times_gram(q, gram, feats, cols, False, PRECISION, HEAD_DIM) * q_cols.to(tl.float32), 1)
+            r = tl.sqrt(tl.maximum(sum_sq * (scale * scale), 0.0) + eps)
+            for first in range(0, HEAD_DIM, BLOCK_C):
+                cols = first + tl.arange(0, BLOCK_C)
+                q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
+                o = _times_gram(q, gram, feats, HEAD_DIM + cols, False, PRECISION, HEAD_DIM) * (scale / r)[:, None]
+                tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + cols[None, :] * stride_od,
+                         o.to(O.dtype.element_ty), mask=row_ok[:, None])
+            tl.store(R + pid_bh * N + rows, r, mask=row_ok)
 
 
 @triton.jit
@@ -333,12 +351,16 @@ def _query_rows(q_base, o_base, do_base, r_row, rows, row_ok, feats,
 
 # ----------------------------------------------------------------------------------------------
 # Launchers. Per column block the row kernel holds two (BLOCK_M, D) input tiles and a (D, BLOCK_C)
-# fp32 block of a Gram matrix split in two: rows and columns shrink as D grows.
+# fp32 block of a Gram matrix split in two, and the reduction two (D, BLOCK_C) fp32 accumulators:
+# rows and columns shrink as D grows.
 # ----------------------------------------------------------------------------------------------
 
 class Tiles(NamedTuple):
     """The Gram form's launch choices, each table keyed by head dim. forward and backward take them
     as an argument, so a tile sweep passes its candidates instead of changing a table."""
+    programs: int  # programs per launch that the reductions' row chunks and the row maps aim for
+    reduce: dict  # _gram_kernel forward: (BLOCK_N, BLOCK_C, num_warps, num_stages)
+    reduce_backward: dict  # _gram_kernel backward, likewise
     rows: dict  # _rows_kernel: (BLOCK_M, BLOCK_C, num_warps forward, num_warps backward)
     one_pass_max_keys: int  # the one-pass forward up to this many keys ...
     one_pass: dict  # ... at these head dims: (BLOCK_M, BLOCK_N, num_warps, num_stages)
@@ -351,6 +373,10 @@ class Tiles(NamedTuple):
 # reduction in every block of rows, which costs less than a second launch and a round trip through
 # memory only while keys are few, and only at the head dims listed.
 TILES = Tiles(
+    programs=528,
+    reduce={16: (128, 16, 4, 3), 32: (128, 32, 4, 3), 64: (64, 64, 4, 3), 128: (64, 32, 4, 3), 256: (32, 32, 8, 2)},
+    reduce_backward={16: (128, 16, 4, 2), 32: (64, 32, 4, 2), 64: (32, 64, 4, 2), 128: (32, 32, 4, 2),
+                     256: (16, 32, 4, 2)},
     rows={16: (64, 16, 4, 4), 32: (64, 32, 4, 4), 64: (32, 64, 4, 2), 128: (64, 32, 4, 4), 256: (16, 32, 4, 4)},
     one_pass_max_keys=1024, one_pass={64: (128, 128, 4, 3)},
     one_pass_backward_max_keys=256, one_pass_backward={16: (256, 128, 4, 2), 32: (128, 64, 4, 2)})
@@ -361,33 +387,37 @@ def _dot_modes(dtype):
     return ("ieee", "ieee") if dtype == torch.float32 else ("tf32", "split")
 
 
-def _reduce(a, x, y, keep_args, weights, has_mask):
-    """(B*H, D, 2D) fp32: a^T [x | y] summed over rows (weighted by (r, delta) when given), the
-    rows split into chunks across programs."""
+def _reduce(a, y, keep_args, o_and_r, has_mask, tiles):
+    """(B*H, D, 2D) fp32 a^T [a | y] summed over rows, the rows split into chunks across programs.
+    Forward (o_and_r None) a = K, y = V. Backward a = Q, y = dO, weighted through the forward's
+    (O, r); then also returns Delta (B*H, N) fp32."""
     batch, heads, n, head_dim = a.shape
+    weighted = o_and_r is not None
+    delta = common.empty((batch * heads, n), torch.float32, a.device) if weighted else None
     if n == 0 or batch * heads == 0:
-        return torch.zeros(batch * heads, head_dim, 2 * head_dim, dtype=torch.float32, device=a.device)
-    block_c = min(head_dim, 64)
-    weighted = weights is not None
-    # Backward rows are weighted fp32 upcasts, twice the registers: half the rows per step.
-    block_n = 32 if head_dim >= 128 or weighted else 64
-    col_blocks = 2 * head_dim // block_c
-    wanted = max(1, _TARGET_PROGRAMS // (col_blocks * batch * heads))
+        gram = torch.zeros(batch * heads, head_dim, 2 * head_dim, dtype=torch.float32, device=a.device)
+        return (gram, delta) if weighted else gram
+    block_n, block_c, warps, stages = (tiles.reduce_backward if weighted else tiles.reduce)[head_dim]
+    if INTERPRETED:
+        block_n = min(block_n, 64)
+    col_blocks = head_dim // block_c
+    wanted = max(1, tiles.programs // (col_blocks * batch * heads))
     chunks = max(1, min(wanted, n // _MIN_ROWS_PER_CHUNK))
     rows_per_chunk = triton.cdiv(triton.cdiv(n, chunks), block_n) * block_n
     chunks = triton.cdiv(n, rows_per_chunk)
     partial = common.empty((chunks, batch * heads, head_dim, 2 * head_dim), torch.float32, a.device)
     keep, stride_mb, stride_mn = keep_args
-    r, delta = weights if weighted else (partial, partial)
+    o, r = o_and_r if weighted else (a, partial)
     raw, mixed = _dot_modes(a.dtype)
-    options = {} if INTERPRETED else dict(num_warps=4, num_stages=2 if weighted else 3)
+    options = {} if INTERPRETED else dict(num_warps=warps, num_stages=stages)
     common.launch(
-        _gram_kernel, (col_blocks, chunks, batch * heads), (a, x, y, keep, r, delta, partial),
-        (*a.stride(), *x.stride(), *y.stride(), stride_mb, stride_mn, heads, n, rows_per_chunk,
+        _gram_kernel, (col_blocks, chunks, batch * heads), (a, y, o, keep, r, partial if delta is None else delta, partial),
+        (*a.stride(), *y.stride(), *o.stride(), stride_mb, stride_mn, heads, n, rows_per_chunk,
          1.0 / math.sqrt(head_dim)),
         HEAD_DIM=head_dim, BLOCK_N=block_n, BLOCK_C=block_c, HAS_MASK=has_mask,
         WEIGHTED=weighted, RAW_PRECISION=raw, MIXED_PRECISION=mixed, **options)
-    return common.sum_chunks(partial)
+    gram = common.sum_chunks(partial)
+    return (gram, delta) if weighted else gram
 
 
 def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_mask, tiles):
@@ -396,16 +426,19 @@ def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_m
     block_m, block_c, *warps = tiles.rows[head_dim]
     if INTERPRETED:
         block_m = min(64, max(16, triton.next_power_of_2(n)))
+    blocks = triton.cdiv(n, block_m)
+    # Enough programs to fill the device, each mapping consecutive blocks of one head.
+    blocks_per_program = triton.cdiv(blocks, max(1, min(blocks, tiles.programs // (batch * heads))))
     keep, stride_mb, stride_mn = keep_args
     o, dq, dk, dv = outputs
     grad_strides = do.stride() if backward else (0, 0, 0, 0)
     options = {} if INTERPRETED else dict(num_warps=warps[backward], num_stages=1)
     common.launch(
-        _rows_kernel, (triton.cdiv(n, block_m), batch * heads),
+        _rows_kernel, (triton.cdiv(blocks, blocks_per_program), batch * heads),
         (q, k, v, do if backward else q, keep, gram, dgram if backward else gram, r,
          delta if backward else r, o, dq, dk, dv),
         (*q.stride(), *k.stride(), *v.stride(), *grad_strides, *o.stride(), stride_mb, stride_mn,
-         heads, n, 1.0 / math.sqrt(head_dim), eps),
+         heads, n, blocks_per_program, 1.0 / math.sqrt(head_dim), eps),
         HEAD_DIM=head_dim, BLOCK_M=block_m, BLOCK_C=block_c, BACKWARD=backward, HAS_MASK=has_mask,
         PRECISION=_dot_modes(q.dtype)[1], **options)
 
@@ -460,7 +493,7 @@ def forward(q, k, v, key_padding_mask, eps, tiles=None):
         gram = common.empty((batch * heads, head_dim, 2 * head_dim), torch.float32, q.device)
         _one_pass_forward(q, k, v, keep_args, (o, r, gram), eps, has_mask, tile)
     else:
-        gram = _reduce(k, k, v, keep_args, None, has_mask)
+        gram = _reduce(k, v, keep_args, None, has_mask, tiles)
         _map_rows(q, k, v, None, keep_args, gram, None, r, None, (o, o, o, o), eps, has_mask, tiles)
     return o, r, gram
 
@@ -475,8 +508,7 @@ def backward(q, k, v, key_padding_mask, o, r, gram, do, tiles=None):
     if tile is not None:
         _one_pass_backward(q, k, v, o, r, gram, do, keep_args, (dq, dk, dv), has_mask, tile)
         return dq, dk, dv
-    delta = common.row_deltas(o, do)
     # Query rows are never masked: only the key side of the Gram matrices excludes masked keys.
-    dgram = _reduce(q, q, do, keep_args, (r, delta), False)
+    dgram, delta = _reduce(q, do, keep_args, (o, r), False, tiles)
     _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, (dq, dq, dk, dv), 0.0, has_mask, tiles)
     return dq, dk, dv

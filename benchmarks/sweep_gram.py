@@ -1,0 +1,131 @@
+"""Tile sweep for the Gram form's split kernels (the reduction and the row map), forward and backward (GPU).
+
+    python -m benchmarks.sweep_gram [--baseline PATH] [--shapes B,H,N,D ...] [--json results/kernels/sweep_gram.json]
+
+For each shape (bf16), the tiles in TILES and variations of one entry at a time for the shape's head dim (the
+forward and backward reductions, the row map, the programs a launch aims for) each run as a Gram form of its
+own, as in benchmarks/sweep_backward.py. TILES and the baseline are checked against float64 (O and the gradients,
+with a key mask; a chosen variation is checked by the tests and the GPU fuzz), then each is timed in GPU time: a forward, and a backward (benchmarks.kernels.graph_ms), with its share of the
+roofline at the copy bandwidth measured in the same run. --baseline also times another version of
+kernels/flashsign_gram.py (a file path), so a kernel change is measured beside its predecessor in one process.
+The chosen tiles go to TILES by hand, with the numbers in results/kernels/TUNING.md.
+"""
+import argparse
+import functools
+import importlib.util
+import json
+import sys
+
+import torch
+import triton
+
+from benchmarks.kernels import capture_stream, graph_ms, measure_copy_tbps, parse_shape, roofline_ms
+from benchmarks.results import write_results
+from benchmarks.sweep_backward import inputs, max_relative_error
+from kernels import flashsign_gram as gram
+from kernels.flashsign_api import Form, attend
+from kernels.reference import spherical_attention_reference
+
+
+def variations(tiles, head_dim):
+    """(label, Tiles): TILES, then each with one value of one table's entry at `head_dim` changed: a
+    block of rows halved or doubled, the other column block (D or D/2), the other warp count, a
+    pipeline stage more or fewer; and the programs per launch halved or doubled."""
+    yield "TILES", tiles
+    for table in ("reduce", "reduce_backward", "rows"):
+        entry = getattr(tiles, table)[head_dim]
+        rows, columns, warps, last = entry
+        other_warps = 8 if warps == 4 else 4
+        if table == "rows":  # the last value is the backward's warps
+            last_values = (8 if last == 4 else 4,)
+        else:
+            last_values = tuple(s for s in (last - 1, last + 1) if s >= 1)
+        changes = [(rows // 2, columns, warps, last), (rows * 2, columns, warps, last),
+                   (rows, head_dim if columns != head_dim else head_dim // 2, warps, last),
+                   (rows, columns, other_warps, last)] + [(rows, columns, warps, value) for value in last_values]
+        for changed in changes:
+            if min(changed[:2]) >= 16 and changed[1] <= head_dim:
+                yield f"{table}={changed}", tiles._replace(**{table: {**getattr(tiles, table), head_dim: changed}})
+    for programs in (tiles.programs // 2, tiles.programs * 2):
+        yield f"programs={programs}", tiles._replace(programs=programs)
+
+
+def split_form(tiles):
+    """The Gram form at `tiles`, with the one-pass kernels off (the split kernels at every N)."""
+    tiles = tiles._replace(one_pass_max_keys=0, one_pass_backward_max_keys=0)
+    return Form("gram", functools.partial(gram.forward, tiles=tiles), functools.partial(gram.backward, tiles=tiles))
+
+
+def baseline_form(path):
+    """The Gram form of another kernels/flashsign_gram.py, its one-pass kernels off likewise."""
+    spec = importlib.util.spec_from_file_location("flashsign_gram_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tiles = module.TILES._replace(one_pass_max_keys=0, one_pass_backward_max_keys=0)
+    return Form("gram", functools.partial(module.forward, tiles=tiles), functools.partial(module.backward, tiles=tiles))
+
+
+def output_error(form, shape):
+    """||O - ref|| / ||ref|| against float64 (bf16, a random key mask)."""
+    q, k, v, _ = inputs(shape)
+    mask = torch.rand(shape[0], shape[2], device="cuda") > 0.3
+    with torch.no_grad():
+        out = attend(form, q, k, v, mask, 1e-6)
+    expected = spherical_attention_reference(q.double(), k.double(), v.double(), mask)
+    return ((out.double() - expected).norm() / expected.norm()).item()
+
+
+def gpu_us(form, shape):
+    """(forward, backward) GPU microseconds at `shape`, bf16."""
+    q, k, v, grad_out = inputs(shape)
+    with torch.no_grad():
+        forward = graph_ms(lambda: attend(form, q, k, v, None, 1e-6))
+    with torch.cuda.stream(capture_stream()):  # a backward runs on its forward's stream, which graph_ms captures
+        out = attend(form, q, k, v, None, 1e-6)
+    backward = graph_ms(lambda: torch.autograd.grad(out, (q, k, v), grad_out, retain_graph=True))
+    return forward * 1e3, backward * 1e3
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shapes", nargs="+", type=parse_shape, default=[(2, 16, 8192, 64), (1, 16, 16384, 128), (8, 4, 16384, 16)], metavar="B,H,N,D")
+    parser.add_argument("--baseline", help="another kernels/flashsign_gram.py to time beside these tiles")
+    parser.add_argument("--json", help="write every row here")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("benchmarks.sweep_gram needs a CUDA GPU")
+    copy_tbps = measure_copy_tbps()
+    rows = []
+    for shape in args.shapes:
+        floor = roofline_ms(shape, "bf16", copy_tbps)
+        candidates = [(f"baseline {args.baseline}", baseline_form(args.baseline))] if args.baseline else []
+        candidates += [(label, split_form(tiles)) for label, tiles in variations(gram.TILES, shape[3])]
+        for label, form in candidates:
+            try:  # the tables' own tiles and the baseline are checked; the rest, as tests do, once chosen
+                error = (max(output_error(form, (2, 4, 1000, shape[3])), max_relative_error(form, (2, 4, 1000, shape[3])))
+                         if label == "TILES" or label.startswith("baseline") else float("nan"))
+                forward, backward = gpu_us(form, shape)
+            except Exception as err:  # a tile that does not compile (shared memory, registers)
+                print(f"{shape} {label}: {str(err).splitlines()[0][:120]}", flush=True)
+                continue
+            row = dict(shape=list(shape), tiles=label, fwd_us=round(forward, 1), bwd_us=round(backward, 1),
+                       fwd_share=round(floor["fwd"] * 1e3 / forward, 3), bwd_share=round(floor["bwd"] * 1e3 / backward, 3),
+                       fwd_bwd_share=round(floor["fwd+bwd"] * 1e3 / (forward + backward), 3),
+                       max_rel_error=float(f"{error:.2e}"))
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    env = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
+           "copy TB/s": round(copy_tbps, 3), "command": " ".join(["python -m benchmarks.sweep_gram"] + sys.argv[1:])}
+    write_results("", {**env, "rows": rows}, json_path=args.json)
+    print("\nfastest per shape (us), forward and backward apart:")
+    for shape in args.shapes:
+        here = [r for r in rows if r["shape"] == list(shape)]
+        if here:
+            for key in ("fwd_us", "bwd_us"):
+                best = min(here, key=lambda r: r[key])
+                print(f"{shape} {key}: {best['tiles']} {best[key]}"
+                      f" (TILES {next((r[key] for r in here if r['tiles'] == 'TILES'), '-')})")
+
+
+if __name__ == "__main__":
+    main()
