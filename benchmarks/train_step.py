@@ -30,6 +30,13 @@ from grn.model.throughput import FWD_BWD
 from grn.readout import attention_maps
 
 SDPA_BACKENDS = ("FLASH_ATTENTION", "CUDNN_ATTENTION", "EFFICIENT_ATTENTION", "MATH")
+# Kernel-name fragments of each part of a step, for the profiler's breakdown (the first part that matches
+# wins; kernels matching none count as "other": embeddings, elementwise maps, the loss).
+PARTS = {"attention": ("_gram_kernel", "_rows_kernel", "_one_pass_", "_fwd_kernel", "_bwd_dkdv_kernel", "_bwd_dq_kernel",
+                       "delta_kernel", "sum_chunks_kernel", "fmha", "flash", "cudnn", "attention", "softmax"),
+         "optimizer": ("adam", "multi_tensor", "foreach"),
+         "norms": ("layer_norm", "layernorm", "norm_"),
+         "matmuls": ("gemm", "cutlass", "xmma", "nvjet", "gemv", "splitk")}
 TARGETS = {"speedup_genes": 8192, "speedup": 1.3, "largest_genes": 16384, "largest_batch": 8, "map_seconds": 60.0}
 
 
@@ -92,6 +99,26 @@ def time_training(normaliser, context, n_genes, cells, args, device):
     if device.type == "cuda":
         row["peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
     return row
+
+
+def part_of(kernel_name):
+    """The part of a training step (PARTS) a GPU kernel belongs to."""
+    name = kernel_name.lower()
+    return next((part for part, fragments in PARTS.items() if any(f in name for f in fragments)), "other")
+
+
+def step_breakdown(model, optimizer, batches, device, step_ms, steps=3):
+    """Milliseconds of one step by part: each part's GPU kernel time (torch profiler, over `steps` steps),
+    and "host", the step's wall time (`step_ms`, measured without the profiler) no kernel covers."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as profile:
+        train(model, optimizer, batches, steps, device)
+        _synchronise(device)
+    parts = dict.fromkeys([*PARTS, "other"], 0.0)
+    for event in profile.events():
+        if event.device_type == torch.autograd.DeviceType.CUDA:
+            parts[part_of(event.name)] += event.device_time_total / steps / 1e3
+    parts["host"] = max(0.0, step_ms - sum(parts.values()))
+    return parts
 
 
 def time_attention_map(args, device):
@@ -195,6 +222,13 @@ def markdown(rows, attention_map, env, args):
         else:
             cells += [r["status"]] + [""] * 5
         lines.append("| " + " | ".join(cells) + " |")
+    parts = [*PARTS, "other", "host"]
+    broken_down = [r for r in rows if "breakdown_ms" in r]
+    if broken_down:
+        lines += ["", "## One step by part (ms; GPU kernel time from the torch profiler, host = step time no kernel "
+                  "covers)", "", "| genes | method | " + " | ".join(parts) + " |", "|" + "---|" * (len(parts) + 2)]
+        lines += [f"| {r['genes']} | {r['method']} | " + " | ".join(f"{r['breakdown_ms'][p]:.2f}" for p in parts) + " |"
+                  for r in broken_down]
     if attention_map is not None:
         m = attention_map
         lines += ["", "## Cell-averaged attention map (grn.readout.attention_maps, bf16 spherical model)", "",

@@ -1,5 +1,7 @@
 """The training-step benchmark at tiny sizes on CPU."""
 import json
+import pathlib
+import re
 
 import pytest
 import torch
@@ -30,3 +32,20 @@ def test_bench_models_differ_only_in_the_normaliser():
                           for normaliser in ("l2", "softmax"))
     for (name, a), (other, b) in zip(spherical.state_dict().items(), softmax.state_dict().items()):
         assert name == other and torch.equal(a, b)
+
+
+def test_breakdown_puts_every_flashsign_kernel_under_attention():
+    sources = (pathlib.Path(__file__).parents[2] / "kernels").glob("*.py")
+    names = [name for path in sources for name in re.findall(r"^def (\w+_kernel)\(", path.read_text(), re.M)]
+    assert len(names) >= 8
+    assert {train_step.part_of(name) for name in names} == {"attention"}
+
+
+@pytest.mark.parametrize("kernel, part", [
+    ("void at::native::(anonymous namespace)::multi_tensor_apply_kernel<FusedAdamMathFunctor>", "optimizer"),
+    ("sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64", "matmuls"),
+    ("void at::native::(anonymous namespace)::vectorized_layer_norm_kernel<c10::BFloat16, float>", "norms"),
+    ("cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16", "attention"),
+    ("void at::native::vectorized_elementwise_kernel<4, at::native::CUDAFunctor_add<float>>", "other")])
+def test_breakdown_parts_of_torch_kernels(kernel, part):
+    assert train_step.part_of(kernel) == part
