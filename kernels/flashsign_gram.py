@@ -13,9 +13,10 @@ c_i = -Delta_i / (2 D r_i^2), Delta_i = rowsum(dO_i * O_i):
     dQ = diag(a) dO G_kv^T + 2 diag(c) Q G_kk,   dK = 2 K dG_kk + V dG_kv^T,   dV = K dG_kv
 
 Kernels: `_gram_kernel` reduces K^T [K | V] (forward) or Q^T [diag(c) Q | diag(a) dO] (backward)
-over chunks of rows, one program per (column block, row chunk, batch*head); chunk partials are
-summed afterwards (deterministic, no atomics). `_rows_kernel` then maps each block of rows through
-the D x D matrices: O and r forward; dQ, dK and dV backward. Up to 1024 keys at D=64 the forward
+over chunks of rows, one program per (column block, row chunk, batch*head), reading each row once
+for both halves; backward it computes Delta on the way and stores it. Chunk partials are summed
+afterwards (deterministic, no atomics). `_rows_kernel` then maps blocks of rows through the D x D
+matrices: O and r forward; dQ, dK and dV backward. Up to 1024 keys at D=64 the forward
 is instead one `_one_pass_forward_kernel`: each block of rows reduces K^T [K | V] itself, in
 registers, which repeats a short reduction but saves a launch and a round trip through memory. Up
 to 256 keys at D=16 and 32 the backward is likewise one `_one_pass_backward_kernel`.
@@ -28,7 +29,7 @@ fp32 inputs use "ieee" dots throughout.
 Caveats:
 - r^2 is a quadratic form whose rounding error scales with |q|^2 |G_kk|, not with r^2: accuracy drops
   for a query almost orthogonal to every key (r far below |q| |K|). The streamed kernels do not have this.
-- Each call launches one or two kernels forward and one or three backward (plus one summing chunk partials
+- Each call launches one or two kernels forward and one or two backward (plus one summing chunk partials
   when the rows are split), shorter ones than the streamed form's: at few keys the streamed form is
   faster, and kernels.flashsign takes it there (GRAM_FROM_KEYS in kernels/flashsign_api.py).
 """
@@ -428,7 +429,8 @@ def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_m
         block_m = min(64, max(16, triton.next_power_of_2(n)))
     blocks = triton.cdiv(n, block_m)
     # Enough programs to fill the device, each mapping consecutive blocks of one head.
-    blocks_per_program = triton.cdiv(blocks, max(1, min(blocks, tiles.programs // (batch * heads))))
+    programs_per_head = max(1, min(blocks, tiles.programs // max(1, batch * heads)))
+    blocks_per_program = max(1, triton.cdiv(blocks, programs_per_head))
     keep, stride_mb, stride_mn = keep_args
     o, dq, dk, dv = outputs
     grad_strides = do.stride() if backward else (0, 0, 0, 0)

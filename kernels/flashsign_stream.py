@@ -218,6 +218,30 @@ _TILES = {  # kernel: (tiles for head dim <= 32, tiles for head dim 64, tiles fo
 }
 
 
+@triton.jit
+def _delta_kernel(
+    O, DO, DELTA,
+    stride_ob, stride_oh, stride_on, stride_od,
+    stride_gb, stride_gh, stride_gn, stride_gd,
+    H, N,
+    HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr,
+):
+    """Delta_i = rowsum(dO_i * O_i) in fp32, into a contiguous (B*H, N) buffer."""
+    pid_m = tl.program_id(0)
+    pid_bh = tl.program_id(1).to(tl.int64)
+    b = pid_bh // H
+    h = pid_bh % H
+    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    feats = tl.arange(0, HEAD_DIM)
+    row_ok = rows < N
+    o = tl.load(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + feats[None, :] * stride_od,
+                mask=row_ok[:, None], other=0.0)
+    do = tl.load(DO + b * stride_gb + h * stride_gh + rows[:, None] * stride_gn + feats[None, :] * stride_gd,
+                 mask=row_ok[:, None], other=0.0)
+    delta = tl.sum(o.to(tl.float32) * do.to(tl.float32), axis=1)
+    tl.store(DELTA + pid_bh * N + rows, delta, mask=row_ok)
+
+
 def _fits(kernel, tile, head_dim, itemsize):
     """Shared memory: held tiles once, two streamed tiles per pipeline stage. Registers: at most
     64 x 256 fp32 accumulator elements per program (larger ones spill)."""
@@ -258,6 +282,16 @@ def _precision(dtype):
     return "ieee" if dtype == torch.float32 else "tf32"
 
 
+def _row_deltas(o, do):
+    """Delta (B*H, N) fp32 for the backward."""
+    batch, heads, n, head_dim = o.shape
+    delta = common.empty((batch * heads, n), torch.float32, o.device)
+    block = 64 if head_dim <= 128 else 32
+    common.launch(_delta_kernel, (triton.cdiv(n, block), batch * heads), (o, do, delta),
+                  (*o.stride(), *do.stride(), heads, n), HEAD_DIM=head_dim, BLOCK_M=block)
+    return delta
+
+
 def forward(q, k, v, key_padding_mask, eps):
     """(O, r) for checked, supported inputs."""
     batch, heads, n, head_dim = q.shape
@@ -274,7 +308,7 @@ def forward(q, k, v, key_padding_mask, eps):
 def backward(q, k, v, key_padding_mask, o, r, do):
     """(dQ, dK, dV) from the forward's inputs and outputs and a contiguous dO."""
     batch, heads, n, head_dim = q.shape
-    delta = common.row_deltas(o, do)
+    delta = _row_deltas(o, do)
     dq, dk, dv = (common.empty(q.shape, q.dtype, q.device) for _ in range(3))
     keep, stride_mb, stride_mn = common.mask_args(key_padding_mask, q)
     shared = (*q.stride(), *k.stride(), *v.stride(), *do.stride(), stride_mb, stride_mn,

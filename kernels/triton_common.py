@@ -1,6 +1,5 @@
-"""Pieces both FlashSign forms share: the interpreter switch, an fp32-accumulating dot, a cheap
-kernel launch, output allocation, the key-mask arguments, the sum of chunk partials and the
-backward's Delta = rowsum(dO * O) pass. Launches and allocations go through here, so kernels.replay
+"""Pieces the FlashSign kernels share: the interpreter switch, an fp32-accumulating dot, a cheap
+kernel launch, output allocation, the key-mask arguments and the sum of chunk partials. Launches and allocations go through here, so kernels.replay
 can record them."""
 import contextlib
 import os
@@ -25,30 +24,6 @@ def dot(a, b, acc, PRECISION: tl.constexpr):
         return tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
     else:
         return tl.dot(a, b, acc, input_precision=PRECISION)
-
-
-@triton.jit
-def delta_kernel(
-    O, DO, DELTA,
-    stride_ob, stride_oh, stride_on, stride_od,
-    stride_gb, stride_gh, stride_gn, stride_gd,
-    H, N,
-    HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr,
-):
-    """Delta_i = rowsum(dO_i * O_i) in fp32, into a contiguous (B*H, N) buffer."""
-    pid_m = tl.program_id(0)
-    pid_bh = tl.program_id(1).to(tl.int64)
-    b = pid_bh // H
-    h = pid_bh % H
-    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    feats = tl.arange(0, HEAD_DIM)
-    row_ok = rows < N
-    o = tl.load(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + feats[None, :] * stride_od,
-                mask=row_ok[:, None], other=0.0)
-    do = tl.load(DO + b * stride_gb + h * stride_gh + rows[:, None] * stride_gn + feats[None, :] * stride_gd,
-                 mask=row_ok[:, None], other=0.0)
-    delta = tl.sum(o.to(tl.float32) * do.to(tl.float32), axis=1)
-    tl.store(DELTA + pid_bh * N + rows, delta, mask=row_ok)
 
 
 @triton.jit
@@ -152,13 +127,3 @@ def mask_args(key_padding_mask, q):
         return q, 0, 0
     keep = key_padding_mask.view(torch.int8)
     return keep, keep.stride(0), keep.stride(1)
-
-
-def row_deltas(o, do):
-    """Delta (B*H, N) fp32 for the backward."""
-    batch, heads, n, head_dim = o.shape
-    delta = empty((batch * heads, n), torch.float32, o.device)
-    block = 64 if head_dim <= 128 else 32
-    launch(delta_kernel, (triton.cdiv(n, block), batch * heads), (o, do, delta),
-           (*o.stride(), *do.stride(), heads, n), HEAD_DIM=head_dim, BLOCK_M=block)
-    return delta
