@@ -153,11 +153,13 @@ def _regulator_rows(genes: np.ndarray, regulators) -> np.ndarray:
 
 def _regress_each_target(X: np.ndarray, importances, rows: np.ndarray, n_jobs: int) -> np.ndarray:
     """weights[i, t] = importances(X[:, predictors], X[:, t])[position of rows[i]], the predictors of t
-    being the regulator columns `rows` other than t; 0 where a target has no predictor."""
+    being the regulator columns `rows` other than t; 0 where a target has no predictor. Tree importances
+    are sums of impurity decreases, never negative, but rounding leaves some at -1e-17: those are set to 0,
+    or the network would read as signed."""
     per_target = Parallel(n_jobs=n_jobs)(delayed(_fit_target)(importances, X, rows, target) for target in range(X.shape[1]))
     weights = np.zeros((len(rows), X.shape[1]))
     for target, importance in enumerate(per_target):
-        weights[rows != target, target] = importance
+        weights[rows != target, target] = np.maximum(importance, 0.0)
     return weights
 
 

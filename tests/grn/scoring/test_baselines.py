@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.covariance import ledoit_wolf_shrinkage
 
-from grn.scoring.baselines import BASELINES, partial_correlation, pearson, spearman
+from grn.scoring.baselines import BASELINES, _regress_each_target, partial_correlation, pearson, spearman
 
 GENES = ["x1", "x2", "x3", "y"]
 
@@ -48,6 +48,15 @@ def test_tree_methods_are_unsigned_and_seeded(linear_data):
         edges = BASELINES[name](linear_data, GENES, seed=3)
         assert (edges["EdgeWeight"] >= 0).all()
         pd.testing.assert_frame_equal(edges, BASELINES[name](linear_data, GENES, seed=3))
+
+
+def test_tree_importances_rounded_below_zero_weigh_zero(linear_data):
+    """sklearn's impurity sums can round to -1e-17 (GRNBoost2 on hHep_TFs500 gave two such edges); a
+    negative weight would make the network read as signed."""
+    importances = np.array([0.7, -1e-17, 0.0])  # x1, x2, x3 -> y
+    weights = _regress_each_target(linear_data, lambda predictors, target: importances[:predictors.shape[1]],
+                                   np.arange(3), n_jobs=1)
+    np.testing.assert_array_equal(weights[:, 3], [0.7, 0.0, 0.0])
 
 
 def test_pearson_equals_numpy(linear_data):
