@@ -49,3 +49,14 @@ def test_breakdown_puts_every_flashsign_kernel_under_attention():
     ("void at::native::vectorized_elementwise_kernel<4, at::native::CUDAFunctor_add<float>>", "other")])
 def test_breakdown_parts_of_torch_kernels(kernel, part):
     assert train_step.part_of(kernel) == part
+
+
+def test_speedup_verdicts_take_each_side_at_its_fastest():
+    def row(method, steps, cells_per_s):
+        return dict(genes=2048, method=method, steps=steps, cells_per_s=cells_per_s, status="ok", cells_per_batch=64)
+
+    rows = [row("spherical (FlashSign)", "eager", 50.0), row("spherical (FlashSign)", "CUDA graph", 160.0),
+            row("softmax sdpa CUDNN_ATTENTION", "eager", 100.0), row("softmax sdpa FLASH_ATTENTION", "CUDA graph", 90.0),
+            dict(row("softmax sdpa MATH", "CUDA graph", 0.0), status="out of memory")]
+    (name, measured, met), = [check for check in train_step.verdicts(rows, None) if "2048 genes" in check[0]]
+    assert measured.startswith("1.60x (CUDA graph against softmax sdpa CUDNN_ATTENTION, eager)") and met
