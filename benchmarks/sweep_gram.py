@@ -88,7 +88,8 @@ def gpu_us(form, shape):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shapes", nargs="+", type=parse_shape, default=[(2, 16, 8192, 64), (1, 16, 16384, 128), (8, 4, 16384, 16)], metavar="B,H,N,D")
+    parser.add_argument("--shapes", nargs="+", type=parse_shape, metavar="B,H,N,D",
+                        default=[(2, 16, 8192, 64), (1, 16, 16384, 128), (8, 4, 16384, 16)])
     parser.add_argument("--baseline", help="another kernels/flashsign_gram.py to time beside these tiles")
     parser.add_argument("--json", help="write every row here")
     args = parser.parse_args()
@@ -102,7 +103,8 @@ def main():
         candidates += [(label, split_form(tiles)) for label, tiles in variations(gram.TILES, shape[3])]
         for label, form in candidates:
             try:  # the tables' own tiles and the baseline are checked; the rest, as tests do, once chosen
-                error = (max(output_error(form, (2, 4, 1000, shape[3])), max_relative_error(form, (2, 4, 1000, shape[3])))
+                check = (2, 4, 1000, shape[3])
+                error = (max(output_error(form, check), max_relative_error(form, check))
                          if label == "TILES" or label.startswith("baseline") else float("nan"))
                 forward, backward = gpu_us(form, shape)
             except Exception as err:  # a tile that does not compile (shared memory, registers)
