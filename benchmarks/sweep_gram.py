@@ -48,6 +48,14 @@ def variations(tiles, head_dim):
                 yield f"{table}={changed}", tiles._replace(**{table: {**getattr(tiles, table), head_dim: changed}})
     for programs in (tiles.programs // 2, tiles.programs * 2):
         yield f"programs={programs}", tiles._replace(programs=programs)
+    # the row map from a few long programs per head to one program per row block, each with the rows'
+    # block doubled too
+    rows = tiles.rows[head_dim]
+    for row_programs in (tiles.row_programs * 4, tiles.row_programs * 64):
+        fewer = tiles._replace(row_programs=row_programs)
+        yield f"row_programs={row_programs}", fewer
+        doubled = (rows[0] * 2, *rows[1:])
+        yield f"row_programs={row_programs}, rows={doubled}", fewer._replace(rows={**tiles.rows, head_dim: doubled})
 
 
 def split_form(tiles):

@@ -359,7 +359,8 @@ def _query_rows(q_base, o_base, do_base, r_row, rows, row_ok, feats,
 class Tiles(NamedTuple):
     """The Gram form's launch choices, each table keyed by head dim. forward and backward take them
     as an argument, so a tile sweep passes its candidates instead of changing a table."""
-    programs: int  # programs per launch that the reductions' row chunks and the row maps aim for
+    programs: int  # programs per launch that the reductions' row chunks aim for
+    row_programs: int  # programs per launch that the row maps aim for, each mapping consecutive row blocks
     reduce: dict  # _gram_kernel forward: (BLOCK_N, BLOCK_C, num_warps, num_stages)
     reduce_backward: dict  # _gram_kernel backward, likewise
     rows: dict  # _rows_kernel: (BLOCK_M, BLOCK_C, num_warps forward, num_warps backward)
@@ -374,11 +375,11 @@ class Tiles(NamedTuple):
 # reduction in every block of rows, which costs less than a second launch and a round trip through
 # memory only while keys are few, and only at the head dims listed.
 TILES = Tiles(
-    programs=528,
+    programs=528, row_programs=528,
     reduce={16: (128, 16, 4, 3), 32: (128, 32, 4, 3), 64: (64, 64, 4, 3), 128: (64, 32, 4, 3), 256: (32, 32, 8, 2)},
-    reduce_backward={16: (128, 16, 4, 2), 32: (64, 32, 4, 2), 64: (32, 64, 4, 2), 128: (32, 32, 4, 2),
+    reduce_backward={16: (128, 16, 4, 2), 32: (64, 32, 4, 2), 64: (64, 64, 4, 2), 128: (32, 32, 4, 2),
                      256: (16, 32, 4, 2)},
-    rows={16: (64, 16, 4, 4), 32: (64, 32, 4, 4), 64: (32, 64, 4, 2), 128: (64, 32, 4, 4), 256: (16, 32, 4, 4)},
+    rows={16: (128, 16, 4, 4), 32: (64, 32, 4, 4), 64: (32, 64, 4, 2), 128: (64, 32, 4, 4), 256: (16, 32, 4, 4)},
     one_pass_max_keys=1024, one_pass={64: (128, 128, 4, 3)},
     one_pass_backward_max_keys=256, one_pass_backward={16: (256, 128, 4, 2), 32: (128, 64, 4, 2)})
 
@@ -429,7 +430,7 @@ def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_m
         block_m = min(64, max(16, triton.next_power_of_2(n)))
     blocks = triton.cdiv(n, block_m)
     # Enough programs to fill the device, each mapping consecutive blocks of one head.
-    programs_per_head = max(1, min(blocks, tiles.programs // max(1, batch * heads)))
+    programs_per_head = max(1, min(blocks, tiles.row_programs // max(1, batch * heads)))
     blocks_per_program = max(1, triton.cdiv(blocks, programs_per_head))
     keep, stride_mb, stride_mn = keep_args
     o, dq, dk, dv = outputs
