@@ -1,6 +1,6 @@
 """Tile sweep for the Gram form's split kernels (the reduction and the row map), forward and backward (GPU).
 
-    python -m benchmarks.sweep_gram [--baseline PATH] [--shapes B,H,N,D ...] [--json results/kernels/sweep_gram.json]
+    python -m benchmarks.sweep_gram [--baseline PATH] [--tiles-only] [--shapes B,H,N,D ...] [--json PATH]
 
 For each shape (bf16), the tiles in TILES and variations of one entry at a time for the shape's head dim (the
 forward and backward reductions, the row map, the programs a launch aims for) each run as a Gram form of its
@@ -100,6 +100,8 @@ def main():
                         default=[(2, 16, 8192, 64), (1, 16, 16384, 128), (8, 4, 16384, 16)])
     parser.add_argument("--baseline", help="another kernels/flashsign_gram.py to time beside these tiles")
     parser.add_argument("--json", help="write every row here")
+    parser.add_argument("--tiles-only", action="store_true",
+                        help="time TILES (and the baseline) alone: a kernel change beside its predecessor")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("benchmarks.sweep_gram needs a CUDA GPU")
@@ -108,7 +110,8 @@ def main():
     for shape in args.shapes:
         floor = roofline_ms(shape, "bf16", copy_tbps)
         candidates = [(f"baseline {args.baseline}", baseline_form(args.baseline))] if args.baseline else []
-        candidates += [(label, split_form(tiles)) for label, tiles in variations(gram.TILES, shape[3])]
+        tiles = [("TILES", gram.TILES)] if args.tiles_only else variations(gram.TILES, shape[3])
+        candidates += [(label, split_form(table)) for label, table in tiles]
         for label, form in candidates:
             try:  # the tables' own tiles and the baseline are checked; the rest, as tests do, once chosen
                 check = (2, 4, 1000, shape[3])

@@ -164,8 +164,8 @@ def _rows_kernel(
     """Rows through the (D, 2D) fp32 matrices GRAM = [G_kk | G_kv] and, backward, DGRAM =
     [dG_kk | dG_kv], BLOCK_C output columns at a time (a whole D x D fp32 matrix would not fit in
     registers). Forward writes O and R; backward writes DQ, DK and DV (contiguous). A program maps
-    `blocks_per_program` consecutive blocks of BLOCK_M rows of one head, so it fetches that head's
-    matrices from L2 once and from its own cache after."""
+    `blocks_per_program` consecutive blocks of BLOCK_M rows of one head; forward with BLOCK_C = D it
+    loads that head's two matrices once, before its first block."""
     pid_bh = tl.program_id(1).to(tl.int64)
     b = pid_bh // H
     h = pid_bh % H
@@ -173,6 +173,9 @@ def _rows_kernel(
     gram = GRAM + pid_bh * (HEAD_DIM * 2 * HEAD_DIM)
     dgram = DGRAM + pid_bh * (HEAD_DIM * 2 * HEAD_DIM)
     kv = HEAD_DIM + feats  # G_kv's rows, as columns of the (D, 2D) layout
+    if not BACKWARD and BLOCK_C == HEAD_DIM:  # both matrices fit: fetched once for all the row blocks
+        g_kk = tl.load(gram + feats[:, None] * (2 * HEAD_DIM) + feats[None, :])
+        g_kv = tl.load(gram + feats[:, None] * (2 * HEAD_DIM) + kv[None, :])
     first_block = tl.program_id(0) * blocks_per_program
     for block in range(first_block, tl.minimum(first_block + blocks_per_program, tl.cdiv(N, BLOCK_M))):
         rows = block * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -206,15 +209,18 @@ def _rows_kernel(
                 tl.store(DK + out, tl.where(keep[:, None], dk, 0.0).to(DK.dtype.element_ty), mask=row_ok[:, None])
                 dv = _times_gram(k, dgram, feats, HEAD_DIM + cols, False, PRECISION, HEAD_DIM)
                 tl.store(DV + out, tl.where(keep[:, None], dv, 0.0).to(DV.dtype.element_ty), mask=row_ok[:, None])
+        elif BLOCK_C == HEAD_DIM:
+            q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
+            o, r = _output_rows(q.to(tl.float32), g_kk, g_kv, scale, eps, PRECISION)
+            tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + feats[None, :] * stride_od,
+                     o.to(O.dtype.element_ty), mask=row_ok[:, None])
+            tl.store(R + pid_bh * N + rows, r, mask=row_ok)
         else:
             sum_sq = tl.zeros([BLOCK_M], dtype=tl.float32)
             for first in range(0, HEAD_DIM, BLOCK_C):
                 cols = first + tl.arange(0, BLOCK_C)
                 q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
-                if BLOCK_C == HEAD_DIM:
-                    q_cols = q
-                else:
-                    q_cols = tl.load(q_rows + cols[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
+                q_cols = tl.load(q_rows + cols[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
                 sum_sq += tl.sum(_times_gram(q, gram, feats, cols, False, PRECISION, HEAD_DIM) * q_cols.to(tl.float32), 1)
             r = tl.sqrt(tl.maximum(sum_sq * (scale * scale), 0.0) + eps)
             for first in range(0, HEAD_DIM, BLOCK_C):
@@ -224,6 +230,13 @@ def _rows_kernel(
                 tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + cols[None, :] * stride_od,
                          o.to(O.dtype.element_ty), mask=row_ok[:, None])
             tl.store(R + pid_bh * N + rows, r, mask=row_ok)
+
+
+@triton.jit
+def _output_rows(q, g_kk, g_kv, scale, eps, PRECISION: tl.constexpr):
+    """(O, r) of fp32 query rows q through whole D x D fp32 matrices G_kk and G_kv."""
+    r = tl.sqrt(tl.maximum(tl.sum(_dot_fp32(q, g_kk, None, PRECISION) * q, 1) * (scale * scale), 0.0) + eps)
+    return _dot_fp32(q, g_kv, None, PRECISION) * (scale / r)[:, None], r
 
 
 @triton.jit
@@ -269,10 +282,8 @@ def _one_pass_forward_kernel(
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     row_ok = rows < N
     q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + feats[None, :] * stride_qd,
-                mask=row_ok[:, None], other=0.0).to(tl.float32)
-    sum_sq = tl.sum(_dot_fp32(q, g_kk, None, MIXED_PRECISION) * q, 1)
-    r = tl.sqrt(tl.maximum(sum_sq * (scale * scale), 0.0) + eps)
-    o = _dot_fp32(q, g_kv, None, MIXED_PRECISION) * (scale / r)[:, None]
+                mask=row_ok[:, None], other=0.0)
+    o, r = _output_rows(q.to(tl.float32), g_kk, g_kv, scale, eps, MIXED_PRECISION)
     tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + feats[None, :] * stride_od,
              o.to(O.dtype.element_ty), mask=row_ok[:, None])
     tl.store(R + pid_bh * N + rows, r, mask=row_ok)
@@ -375,7 +386,7 @@ class Tiles(NamedTuple):
 # reduction in every block of rows, which costs less than a second launch and a round trip through
 # memory only while keys are few, and only at the head dims listed.
 TILES = Tiles(
-    programs=528, row_programs=528,
+    programs=528, row_programs=2112,
     reduce={16: (128, 16, 4, 3), 32: (128, 32, 4, 3), 64: (64, 64, 4, 3), 128: (64, 32, 4, 3), 256: (32, 32, 8, 2)},
     reduce_backward={16: (128, 16, 4, 2), 32: (64, 32, 4, 2), 64: (64, 64, 4, 2), 128: (32, 32, 4, 2),
                      256: (16, 32, 4, 2)},
