@@ -153,6 +153,22 @@ def test_gram_form_matches_float64_reference(dtype):
                           attend=spherical_attention_gram)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("head_dim", [16, 64, 128])
+def test_gram_row_map_programs_over_several_row_blocks(monkeypatch, dtype, head_dim):
+    """Few row-map programs, each mapping consecutive blocks of rows of one head (the last program fewer):
+    at 150 rows, blocks of 64 on the interpreter and 4 programs for 2 heads, two programs a head map
+    blocks 0-1 and 2."""
+    tiles = gram_form.TILES._replace(row_programs=4, one_pass_max_keys=0, one_pass_backward_max_keys=0)
+    monkeypatch.setattr(gram_form, "TILES", tiles)
+    monkeypatch.setattr(api, "auto_method", lambda n, head_dim, with_backward: "gram")
+    grids, launch = [], common.launch
+    monkeypatch.setattr(common, "launch", lambda kernel, grid, *args, **meta: (
+        grids.append(grid) if kernel is gram_form._rows_kernel else None, launch(kernel, grid, *args, **meta)))
+    check_against_float64((1, 2, 150, head_dim), dtype, "cpu", "random")
+    assert grids == [(2, 2), (2, 2)]  # forward and backward: two programs for each of the two heads
+
+
 @pytest.mark.parametrize("n, head_dim, one_pass", [(40, 64, True), (1024, 64, True), (1025, 64, False), (40, 32, False)])
 def test_gram_forward_takes_one_pass_where_it_measured_faster(monkeypatch, n, head_dim, one_pass):
     launched = []
