@@ -163,8 +163,13 @@ def test_gram_row_map_programs_over_several_row_blocks(monkeypatch, dtype, head_
     monkeypatch.setattr(gram_form, "TILES", tiles)
     monkeypatch.setattr(api, "auto_method", lambda n, head_dim, with_backward: "gram")
     grids, launch = [], common.launch
-    monkeypatch.setattr(common, "launch", lambda kernel, grid, *args, **meta: (
-        grids.append(grid) if kernel is gram_form._rows_kernel else None, launch(kernel, grid, *args, **meta)))
+
+    def recording_launch(kernel, grid, *args, **meta):
+        if kernel is gram_form._rows_kernel:
+            grids.append(grid)
+        launch(kernel, grid, *args, **meta)
+
+    monkeypatch.setattr(common, "launch", recording_launch)
     check_against_float64((1, 2, 150, head_dim), dtype, "cpu", "random")
     assert grids == [(2, 2), (2, 2)]  # forward and backward: two programs for each of the two heads
 
