@@ -27,6 +27,8 @@ VARIANTS = {
     "orient": {"balance": False, "orient": ORIENT},
     "orient, max pooling": {"balance": False, "orient": {**ORIENT, "pooling": "max"}},
     "balance + orient": {"balance": True, "orient": ORIENT},
+    "orient, sharpness 5": {"balance": False, "orient": {**ORIENT, "sharpness": 5}},
+    "balance + orient, sharpness 5": {"balance": True, "orient": {**ORIENT, "sharpness": 5}},
 }
 
 
