@@ -16,12 +16,13 @@ def write_results(report: str, raw: dict, markdown_path=None, json_path=None):
 
 
 def source_commit():
-    """The source tree's commit: GIT_COMMIT when the tree travelled without .git, else git's answer."""
+    """The source tree's commit: GIT_COMMIT when the tree travelled without .git, else git's answer, with
+    "-dirty" when tracked files differ from it (a copied tree can carry an older .git than its files)."""
     if os.environ.get("GIT_COMMIT"):
         return os.environ["GIT_COMMIT"]
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(["git", "describe", "--always", "--dirty", "--exclude=*", "--abbrev=7"], capture_output=True,
+                              text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
