@@ -66,9 +66,7 @@ def evaluate_dataset(folder: Path, cfg: DictConfig, out: Path) -> pd.DataFrame:
     if done.exists():
         return pd.read_csv(done)
     adata = load_real(folder)
-    truths = adata.uns["truths"]
-    evaluated = {gene for truth in truths.values() for gene in evaluated_regulators(truth, adata.var_names)}
-    regulators = [gene for gene in adata.var_names if gene in evaluated]  # one TF list for every method
+    regulators = truth_regulators(adata)  # one TF list for every method
     if cfg.max_genes is not None:
         adata = _slice(adata, regulators, cfg.max_genes)  # keeps every regulator
     data = preprocess(adata, **cfg.data.preprocess)  # once, for every method
@@ -108,6 +106,13 @@ def evaluate_dataset(folder: Path, cfg: DictConfig, out: Path) -> pd.DataFrame:
     table = pd.DataFrame(rows).reindex(columns=COLUMNS)
     atomic_write(done, lambda tmp: table.to_csv(tmp, index=False))
     return table
+
+
+def truth_regulators(adata) -> list:
+    """The evaluated regulators of every truth of a real dataset (their union), in the dataset's gene order."""
+    evaluated = {gene for truth in adata.uns["truths"].values()
+                 for gene in evaluated_regulators(truth, adata.var_names)}
+    return [gene for gene in adata.var_names if gene in evaluated]
 
 
 def signed_reference(path) -> pd.DataFrame:

@@ -17,7 +17,8 @@ from hydra import compose, initialize_config_dir
 
 from grn.data.preprocess import preprocess
 from grn.data.real import load_real
-from grn.scoring.metrics import evaluated_regulators, score_real
+from grn.evaluate_real import truth_regulators
+from grn.scoring.metrics import score_real
 from grn.scoring.peers import REAL_PEERS
 
 PAIR = ["source", "target"]
@@ -37,8 +38,7 @@ def main(folder: str, sources: list[str]) -> None:
         cfg = compose("evaluate_real")
     adata = load_real(folder)
     truths = adata.uns["truths"]
-    evaluated = {gene for truth in truths.values() for gene in evaluated_regulators(truth, adata.var_names)}
-    regulators = [gene for gene in adata.var_names if gene in evaluated]
+    regulators = truth_regulators(adata)
     data = preprocess(adata, **cfg.data.preprocess)
     genes = list(data.var_names)
     networks = {}

@@ -52,15 +52,18 @@ def main(folder: str, sources: list[str]) -> None:
     adata = load_real(folder)
     data = preprocess(adata, **cfg.data.preprocess)
     genes = list(data.var_names)
+    # each variant's options and evidence (the lagged correlations) once, for every network
+    variants = {variant: None if options is None else OmegaConf.create({**options, "sign_votes": ["effect"]})
+                for variant, options in VARIANTS.items()}
+    evidence = {variant: evidence_from(data, options) for variant, options in variants.items() if options is not None}
     rows = []
     for name, path in (source.split("=", 1) for source in sources):
         network = pd.read_csv(path, sep="\t")
         weights = weight_matrix(network, genes)
-        for variant, options in VARIANTS.items():
+        for variant, options in variants.items():
             refined = network
             if options is not None:
-                options = OmegaConf.create({**options, "sign_votes": ["effect"]})
-                refined = as_network(refine(weights, evidence_from(data, options), options), genes, network)
+                refined = as_network(refine(weights, evidence[variant], options), genes, network)
             for truth_name, truth in adata.uns["truths"].items():
                 rows.append({"dataset": Path(folder).name, "truth": truth_name, "network": name, "refine": variant,
                              "auprc_ratio": round(score_real(refined, truth, genes)["auprc_ratio"], 2)})
