@@ -1,13 +1,13 @@
 """Tile sweep for the Gram form's split kernels (the reduction and the row map), forward and backward (GPU).
 
-    python -m benchmarks.sweep_gram [--baseline PATH] [--tiles-only] [--shapes B,H,N,D ...] [--json PATH]
+    python -m benchmarks.sweep_gram [--baseline PATH ...] [--tiles-only] [--shapes B,H,N,D ...] [--json PATH]
 
 For each shape (bf16), the tiles in TILES and variations of one entry at a time for the shape's head dim (the
 forward and backward reductions, the row map, the programs a launch aims for) each run as a Gram form of its
 own, as in benchmarks/sweep_backward.py. TILES and the baseline are checked against float64 (O and the gradients,
 with a key mask; a chosen variation is checked by the tests and the GPU fuzz), then each is timed in GPU time: a forward, and a backward (benchmarks.kernels.graph_ms), with its share of the
-roofline at the copy bandwidth measured in the same run. --baseline also times another version of
-kernels/flashsign_gram.py (a file path), so a kernel change is measured beside its predecessor in one process.
+roofline at the copy bandwidth measured in the same run. --baseline also times other versions of
+kernels/flashsign_gram.py (file paths), so a kernel change is measured beside its predecessor in one process.
 The chosen tiles go to TILES by hand, with the numbers in results/kernels/TUNING.md.
 """
 import argparse
@@ -98,7 +98,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shapes", nargs="+", type=parse_shape, metavar="B,H,N,D",
                         default=[(2, 16, 8192, 64), (1, 16, 16384, 128), (8, 4, 16384, 16)])
-    parser.add_argument("--baseline", help="another kernels/flashsign_gram.py to time beside these tiles")
+    parser.add_argument("--baseline", nargs="+", default=[],
+                        help="other kernels/flashsign_gram.py files to time beside these tiles")
     parser.add_argument("--json", help="write every row here")
     parser.add_argument("--tiles-only", action="store_true",
                         help="time TILES (and the baseline) alone: a kernel change beside its predecessor")
@@ -109,7 +110,7 @@ def main():
     rows = []
     for shape in args.shapes:
         floor = roofline_ms(shape, "bf16", copy_tbps)
-        candidates = [(f"baseline {args.baseline}", baseline_form(args.baseline))] if args.baseline else []
+        candidates = [(f"baseline {path}", baseline_form(path)) for path in args.baseline]
         tiles = [("TILES", gram.TILES)] if args.tiles_only else variations(gram.TILES, shape[3])
         candidates += [(label, split_form(table)) for label, table in tiles]
         for label, form in candidates:

@@ -22,9 +22,9 @@ registers, which repeats a short reduction but saves a launch and a round trip t
 to 256 keys at D=16 and 32 the backward is likewise one `_one_pass_backward_kernel`.
 
 Precision: products of two input-dtype tiles use the input dtype's tensor-core dot (exact products,
-fp32 sums). A product of an input tile with an fp32 matrix runs as two TF32 products, on the fp32
-operand's TF32 head and its remainder (the input tile is exact in TF32), so about 21 bits count.
-fp32 inputs use "ieee" dots throughout.
+fp32 sums). A product of a bf16 tile with an fp32 matrix runs as three bf16 products, on the matrix
+split into three bf16 parts (about 24 bits count); with an fp16 tile, as two TF32 products, on the
+matrix's TF32 head and its remainder (about 21 bits). fp32 inputs use "ieee" dots throughout.
 
 Caveats:
 - r^2 is a quadratic form whose rounding error scales with |q|^2 |G_kk|, not with r^2: accuracy drops
@@ -125,13 +125,23 @@ def _gram_kernel(
 
 @triton.jit
 def _dot_fp32(a, b, acc, PRECISION: tl.constexpr):
-    """a @ b + acc for an fp32 `a` that holds fp16/bf16 values (exact in TF32) and any fp32 `b`.
+    """a @ b + acc for an `a` that holds input-dtype values (in any float type) and an fp32 `b`.
 
-    "split": two TF32 products, on b's TF32 head and on the remainder, so about 21 of b's bits
-    count; "ieee": one full fp32 product (for fp32 inputs)."""
+    "bf16x3" (bf16 inputs): b as the sum of three bf16 parts, each product exact and summed in fp32,
+    so about 24 of b's bits count; "split" (fp16 inputs): two TF32 products, on b's TF32 head and on
+    the remainder (a is exact in TF32), about 21 bits; "ieee" (fp32 inputs): one full fp32 product."""
     if PRECISION == "ieee":
-        return tl.dot(a, b, acc, input_precision="ieee")
+        return tl.dot(a.to(tl.float32), b, acc, input_precision="ieee")
+    elif PRECISION == "bf16x3":
+        a = a.to(tl.bfloat16)
+        high = b.to(tl.bfloat16)
+        rest = b - high.to(tl.float32)
+        middle = rest.to(tl.bfloat16)
+        acc = dot(a, (rest - middle.to(tl.float32)).to(tl.bfloat16), acc, "tf32")  # smallest part first
+        acc = dot(a, middle, acc, "tf32")
+        return dot(a, high, acc, "tf32")
     else:
+        a = a.to(tl.float32)
         head = (b.to(tl.int32, bitcast=True) & -8192).to(tl.float32, bitcast=True)  # clears 13 low bits
         acc = tl.dot(a, head, acc, input_precision="tf32")
         return tl.dot(a, b - head, acc, input_precision="tf32")
@@ -145,7 +155,7 @@ def _times_gram(x, G, g_rows, g_cols, TRANSPOSED: tl.constexpr, PRECISION: tl.co
         block = tl.load(G + g_rows[None, :] * (2 * HEAD_DIM) + g_cols[:, None])
     else:
         block = tl.load(G + g_rows[:, None] * (2 * HEAD_DIM) + g_cols[None, :])
-    return _dot_fp32(x.to(tl.float32), block, None, PRECISION)
+    return _dot_fp32(x, block, None, PRECISION)
 
 
 @triton.jit
@@ -211,7 +221,7 @@ def _rows_kernel(
                 tl.store(DV + out, tl.where(keep[:, None], dv, 0.0).to(DV.dtype.element_ty), mask=row_ok[:, None])
         elif BLOCK_C == HEAD_DIM:
             q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
-            o, r = _output_rows(q.to(tl.float32), g_kk, g_kv, scale, eps, PRECISION)
+            o, r = _output_rows(q, g_kk, g_kv, scale, eps, PRECISION)
             tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + feats[None, :] * stride_od,
                      o.to(O.dtype.element_ty), mask=row_ok[:, None])
             tl.store(R + pid_bh * N + rows, r, mask=row_ok)
@@ -234,8 +244,9 @@ def _rows_kernel(
 
 @triton.jit
 def _output_rows(q, g_kk, g_kv, scale, eps, PRECISION: tl.constexpr):
-    """(O, r) of fp32 query rows q through whole D x D fp32 matrices G_kk and G_kv."""
-    r = tl.sqrt(tl.maximum(tl.sum(_dot_fp32(q, g_kk, None, PRECISION) * q, 1) * (scale * scale), 0.0) + eps)
+    """(O, r) of input-dtype query rows q through whole D x D fp32 matrices G_kk and G_kv."""
+    q_g_q = tl.sum(_dot_fp32(q, g_kk, None, PRECISION) * q.to(tl.float32), 1)
+    r = tl.sqrt(tl.maximum(q_g_q * (scale * scale), 0.0) + eps)
     return _dot_fp32(q, g_kv, None, PRECISION) * (scale / r)[:, None], r
 
 
@@ -283,7 +294,7 @@ def _one_pass_forward_kernel(
     row_ok = rows < N
     q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + feats[None, :] * stride_qd,
                 mask=row_ok[:, None], other=0.0)
-    o, r = _output_rows(q.to(tl.float32), g_kk, g_kv, scale, eps, MIXED_PRECISION)
+    o, r = _output_rows(q, g_kk, g_kv, scale, eps, MIXED_PRECISION)
     tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + feats[None, :] * stride_od,
              o.to(O.dtype.element_ty), mask=row_ok[:, None])
     tl.store(R + pid_bh * N + rows, r, mask=row_ok)
@@ -396,8 +407,8 @@ TILES = Tiles(
 
 
 def _dot_modes(dtype):
-    """(input x input, fp32 x anything) dot precisions: see _dot_fp32."""
-    return ("ieee", "ieee") if dtype == torch.float32 else ("tf32", "split")
+    """(input x input, input x fp32) dot precisions: see _dot_fp32."""
+    return {torch.float32: ("ieee", "ieee"), torch.bfloat16: ("tf32", "bf16x3")}.get(dtype, ("tf32", "split"))
 
 
 def _reduce(a, y, keep_args, o_and_r, has_mask, tiles):
