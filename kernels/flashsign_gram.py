@@ -22,9 +22,10 @@ registers, which repeats a short reduction but saves a launch and a round trip t
 to 256 keys at D=16 and 32 the backward is likewise one `_one_pass_backward_kernel`.
 
 Precision: products of two input-dtype tiles use the input dtype's tensor-core dot (exact products,
-fp32 sums). A product of a bf16 tile with an fp32 matrix runs as three bf16 products, on the matrix
-split into three bf16 parts (about 24 bits count); with an fp16 tile, as two TF32 products, on the
-matrix's TF32 head and its remainder (about 21 bits). fp32 inputs use "ieee" dots throughout.
+fp32 sums). A product of a bf16 tile with an fp32 matrix runs, in the split kernels up to D=64, as
+three bf16 products, on the matrix split into three bf16 parts (about 24 bits count); elsewhere, and
+with an fp16 tile, as two TF32 products, on the matrix's TF32 head and its remainder (about 21 bits).
+fp32 inputs use "ieee" dots throughout.
 
 Caveats:
 - r^2 is a quadratic form whose rounding error scales with |q|^2 |G_kk|, not with r^2: accuracy drops
@@ -406,9 +407,16 @@ TILES = Tiles(
     one_pass_backward_max_keys=256, one_pass_backward={16: (256, 128, 4, 2), 32: (128, 64, 4, 2)})
 
 
-def _dot_modes(dtype):
-    """(input x input, input x fp32) dot precisions: see _dot_fp32."""
-    return {torch.float32: ("ieee", "ieee"), torch.bfloat16: ("tf32", "bf16x3")}.get(dtype, ("tf32", "split"))
+def _dot_modes(dtype, split_kernel_head_dim=0):
+    """(input x input, input x fp32) dot precisions: see _dot_fp32. "bf16x3" runs only in the split
+    kernels (the reduction and the row map) up to D=64: at D=128 and in the one-pass backward it gave
+    illegal memory accesses and dQ errors of 0.1 on an H100 (triton 3.6; not diagnosed), so bf16 takes
+    "split" there."""
+    if dtype == torch.float32:
+        return "ieee", "ieee"
+    if dtype == torch.bfloat16 and 0 < split_kernel_head_dim <= 64:
+        return "tf32", "bf16x3"
+    return "tf32", "split"
 
 
 def _reduce(a, y, keep_args, o_and_r, has_mask, tiles):
@@ -432,7 +440,7 @@ def _reduce(a, y, keep_args, o_and_r, has_mask, tiles):
     partial = common.empty((chunks, batch * heads, head_dim, 2 * head_dim), torch.float32, a.device)
     keep, stride_mb, stride_mn = keep_args
     o, r = o_and_r if weighted else (a, partial)
-    raw, mixed = _dot_modes(a.dtype)
+    raw, mixed = _dot_modes(a.dtype, head_dim)
     options = {} if INTERPRETED else dict(num_warps=warps, num_stages=stages)
     common.launch(
         _gram_kernel, (col_blocks, chunks, batch * heads), (a, y, o, keep, r, partial if delta is None else delta, partial),
@@ -465,7 +473,7 @@ def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_m
         (*q.stride(), *k.stride(), *v.stride(), *grad_strides, *o.stride(), stride_mb, stride_mn,
          heads, n, blocks_per_program, 1.0 / math.sqrt(head_dim), eps),
         HEAD_DIM=head_dim, BLOCK_M=block_m, BLOCK_C=block_c, BACKWARD=backward, HAS_MASK=has_mask,
-        PRECISION=_dot_modes(q.dtype)[1], **options)
+        PRECISION=_dot_modes(q.dtype, head_dim)[1], **options)
 
 
 def _one_pass_forward(q, k, v, keep_args, outputs, eps, has_mask, tile):
