@@ -11,6 +11,6 @@ timeout ${BENCH_LIMIT:-240} python3 -m benchmarks.kernels --dtypes bf16 --markdo
   --json $WORK/benchmarks.json > $WORK/kernels.log 2>&1
 timeout ${STEP_LIMIT:-120} python3 -m benchmarks.train_step --markdown $WORK/train_step.md \
   --json $WORK/train_step.json > $WORK/train_step.log 2>&1
-FLASHSIGN_FUZZ_GPU_CASES=${FUZZ_CASES:-2000} timeout ${FUZZ_LIMIT:-330} python3 -m pytest -q -m gpu -p no:cacheprovider \
+FLASHSIGN_FUZZ_GPU_CASES=${FUZZ_CASES:-2000} timeout ${FUZZ_LIMIT:-200} python3 -m pytest -q -m gpu -p no:cacheprovider \
   -n 8 tests/kernels > $WORK/gpu_tests.log 2>&1
 tar czf $OUT/kernels.tgz -C /tmp kernels
