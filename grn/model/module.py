@@ -40,10 +40,10 @@ class GRNModule(L.LightningModule):
 
     def __init__(self, n_genes: int, width: int = 64, heads: int = 4, depth: int = 2, mlp_ratio: int = 2,
                  normaliser: str = "l2", dropout: float = 0.0, lr: float = 3e-3, weight_decay: float = 0.01,
-                 trained_on: TrainedOn | None = None):
+                 gene_coupling: bool = False, coupling_l2: float = 10.0, trained_on: TrainedOn | None = None):
         super().__init__()
         self.save_hyperparameters(ignore=["trained_on"])  # thousands of genes: kept out of the loggers' config
-        self.model = GRNTransformer(n_genes, width, heads, depth, mlp_ratio, normaliser, dropout)
+        self.model = GRNTransformer(n_genes, width, heads, depth, mlp_ratio, normaliser, dropout, gene_coupling)
         self.trained_on = trained_on
 
     def on_save_checkpoint(self, checkpoint):
@@ -64,9 +64,17 @@ class GRNModule(L.LightningModule):
         scored = hidden if key_padding_mask is None else hidden & key_padding_mask
         return torch.nn.functional.mse_loss(predicted[scored].float(), values[scored].float())
 
+    def _coupling_penalty(self):
+        """Ridge on the gene coupling, scaled so that each target's column is a ridge regression with
+        strength coupling_l2 on standardised values (the masked loss averages over the targets)."""
+        weight = self.model.coupling.weight
+        return self.hparams.coupling_l2 * weight.pow(2).sum() / weight.shape[0]
+
     def training_step(self, batch, batch_idx):
         loss = self._masked_loss(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch[0].shape[0])
+        if self.model.coupling is not None:
+            loss = loss + self._coupling_penalty()
         return loss
 
     def validation_step(self, batch, batch_idx):

@@ -4,6 +4,10 @@ Tokens are genes of one cell. Each token embeds its gene identity (a lookup over
 vocabulary g) plus its value channels c = [value * (1 - hidden), hidden]; pre-LayerNorm transformer
 blocks mix the genes; a linear read-out predicts each gene's expression. The whole network is one
 diagram broadcast over cells b; the torch module is the diagram lowered, never written by hand.
+
+Optionally (`gene_coupling`), a learned gene x gene matrix adds each visible gene's value, weighted per ordered
+gene pair, to every prediction: an explicit adjacency beside the attention, trained with it by the same masked
+objective (with a ridge penalty, GRNModule.coupling_l2), which the knockout read-out then sees with the rest.
 """
 from __future__ import annotations
 
@@ -35,12 +39,31 @@ def grn_transformer(n_genes: int, width: int = 64, heads: int = 4, depth: int = 
     return (diagram >> readout).over(Axis("b"))
 
 
+class GeneCoupling(nn.Module):
+    """prediction_i += sum_j weight[j, i] * visible value_j over the genes j of the same cell (tokens by gene id;
+    padding and hidden genes add nothing). Starts at zero, so that the attention alone predicts at first."""
+
+    def __init__(self, n_genes: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(n_genes, n_genes))
+
+    def forward(self, gene_ids, visible_values, key_padding_mask=None):
+        if key_padding_mask is not None:
+            visible_values = visible_values * key_padding_mask
+        by_gene = visible_values.new_zeros(gene_ids.shape[0], self.weight.shape[0]).scatter_(1, gene_ids, visible_values)
+        # a gene's own weight never learns (it is hidden whenever it is scored), but stays out of its prediction
+        weight = self.weight - torch.diag_embed(torch.diagonal(self.weight))
+        return (by_gene @ weight.to(by_gene.dtype)).gather(1, gene_ids)
+
+
 class GRNTransformer(nn.Module):
-    def __init__(self, n_genes, width=64, heads=4, depth=2, mlp_ratio=2, normaliser="l2", dropout=0.0):
+    def __init__(self, n_genes, width=64, heads=4, depth=2, mlp_ratio=2, normaliser="l2", dropout=0.0,
+                 gene_coupling=False):
         super().__init__()
         self.normaliser = normaliser  # the read-out takes it from here, not from the config again
         self.diagram = grn_transformer(n_genes, width, heads, depth, mlp_ratio, normaliser, dropout)
         self.net = lower(self.diagram)
+        self.coupling = GeneCoupling(n_genes) if gene_coupling else None
 
     def forward(self, gene_ids, values, hidden, key_padding_mask=None):
         """gene_ids (B, N) long, values (B, N) float, hidden (B, N) bool -> (B, N) predictions.
@@ -48,8 +71,11 @@ class GRNTransformer(nn.Module):
         hidden marks genes whose value is masked out of the input; key_padding_mask True = real gene.
         """
         hidden = hidden.to(values.dtype)
-        channels = torch.stack([values * (1 - hidden), hidden], dim=-1)
-        return self.net(gene_ids, channels, key_padding_mask=key_padding_mask)
+        visible = values * (1 - hidden)
+        predicted = self.net(gene_ids, torch.stack([visible, hidden], dim=-1), key_padding_mask=key_padding_mask)
+        if self.coupling is not None:
+            predicted = predicted + self.coupling(gene_ids, visible, key_padding_mask)
+        return predicted
 
     def attention_layers(self) -> list[nn.Module]:
         """Fused attention kernels in depth order, each called as module(q, k, v, key_padding_mask)."""
