@@ -22,8 +22,9 @@ registers, which repeats a short reduction but saves a launch and a round trip t
 to 256 keys at D=16 and 32 the backward is likewise one `_one_pass_backward_kernel`.
 
 Precision: products of two input-dtype tiles use the input dtype's tensor-core dot (exact products,
-fp32 sums). A product of an input tile with an fp32 matrix runs as two TF32 products, on the fp32
-operand's TF32 head and its remainder (the input tile is exact in TF32), so about 21 bits count.
+fp32 sums). A product of a bf16 tile with an fp32 matrix runs, in the split kernels up to D=64, as
+three bf16 products, on the matrix split into three bf16 parts (about 24 bits count); elsewhere, and
+with an fp16 tile, as two TF32 products, on the matrix's TF32 head and its remainder (about 21 bits).
 fp32 inputs use "ieee" dots throughout.
 
 Caveats:
@@ -125,13 +126,23 @@ def _gram_kernel(
 
 @triton.jit
 def _dot_fp32(a, b, acc, PRECISION: tl.constexpr):
-    """a @ b + acc for an fp32 `a` that holds fp16/bf16 values (exact in TF32) and any fp32 `b`.
+    """a @ b + acc for an `a` that holds input-dtype values (in any float type) and an fp32 `b`.
 
-    "split": two TF32 products, on b's TF32 head and on the remainder, so about 21 of b's bits
-    count; "ieee": one full fp32 product (for fp32 inputs)."""
+    "bf16x3" (bf16 inputs): b as the sum of three bf16 parts, each product exact and summed in fp32,
+    so about 24 of b's bits count; "split" (fp16 inputs): two TF32 products, on b's TF32 head and on
+    the remainder (a is exact in TF32), about 21 bits; "ieee" (fp32 inputs): one full fp32 product."""
     if PRECISION == "ieee":
-        return tl.dot(a, b, acc, input_precision="ieee")
+        return tl.dot(a.to(tl.float32), b, acc, input_precision="ieee")
+    elif PRECISION == "bf16x3":
+        a = a.to(tl.bfloat16)
+        high = b.to(tl.bfloat16)
+        rest = b - high.to(tl.float32)
+        middle = rest.to(tl.bfloat16)
+        acc = dot(a, (rest - middle.to(tl.float32)).to(tl.bfloat16), acc, "tf32")  # smallest part first
+        acc = dot(a, middle, acc, "tf32")
+        return dot(a, high, acc, "tf32")
     else:
+        a = a.to(tl.float32)
         head = (b.to(tl.int32, bitcast=True) & -8192).to(tl.float32, bitcast=True)  # clears 13 low bits
         acc = tl.dot(a, head, acc, input_precision="tf32")
         return tl.dot(a, b - head, acc, input_precision="tf32")
@@ -145,7 +156,7 @@ def _times_gram(x, G, g_rows, g_cols, TRANSPOSED: tl.constexpr, PRECISION: tl.co
         block = tl.load(G + g_rows[None, :] * (2 * HEAD_DIM) + g_cols[:, None])
     else:
         block = tl.load(G + g_rows[:, None] * (2 * HEAD_DIM) + g_cols[None, :])
-    return _dot_fp32(x.to(tl.float32), block, None, PRECISION)
+    return _dot_fp32(x, block, None, PRECISION)
 
 
 @triton.jit
@@ -162,10 +173,13 @@ def _rows_kernel(
     BACKWARD: tl.constexpr, HAS_MASK: tl.constexpr, PRECISION: tl.constexpr,
 ):
     """Rows through the (D, 2D) fp32 matrices GRAM = [G_kk | G_kv] and, backward, DGRAM =
-    [dG_kk | dG_kv], BLOCK_C output columns at a time (a whole D x D fp32 matrix would not fit in
-    registers). Forward writes O and R; backward writes DQ, DK and DV (contiguous). A program maps
-    `blocks_per_program` consecutive blocks of BLOCK_M rows of one head; forward with BLOCK_C = D it
-    loads that head's two matrices once, before its first block."""
+    [dG_kk | dG_kv]. Forward writes O and R; backward writes DQ, DK and DV (contiguous). A program maps
+    `blocks_per_program` consecutive blocks of BLOCK_M rows of one head.
+
+    With BLOCK_C = D a program loads the matrices it needs once, before its first block: forward
+    G_kk and G_kv; backward the launch has twice the programs, the first half mapping query rows to dQ
+    (G_kk, G_kv), the second key rows to dK and dV (dG_kk, dG_kv). With BLOCK_C < D (a whole D x D
+    fp32 matrix would not fit in registers) every block re-reads BLOCK_C columns at a time."""
     pid_bh = tl.program_id(1).to(tl.int64)
     b = pid_bh // H
     h = pid_bh % H
@@ -173,69 +187,120 @@ def _rows_kernel(
     gram = GRAM + pid_bh * (HEAD_DIM * 2 * HEAD_DIM)
     dgram = DGRAM + pid_bh * (HEAD_DIM * 2 * HEAD_DIM)
     kv = HEAD_DIM + feats  # G_kv's rows, as columns of the (D, 2D) layout
-    if not BACKWARD and BLOCK_C == HEAD_DIM:  # both matrices fit: fetched once for all the row blocks
+    q_head = Q + b * stride_qb + h * stride_qh
+    do_head = DO + b * stride_gb + h * stride_gh
+    k_head = K + b * stride_kb + h * stride_kh
+    v_head = V + b * stride_vb + h * stride_vh
+    blocks = tl.cdiv(N, BLOCK_M)
+    program = tl.program_id(0)
+    key_rows = False
+    if BACKWARD and BLOCK_C == HEAD_DIM:
+        row_programs = tl.cdiv(blocks, blocks_per_program)
+        key_rows = program >= row_programs
+        if key_rows:
+            program -= row_programs
+    first_block = program * blocks_per_program
+    last_block = tl.minimum(first_block + blocks_per_program, blocks)
+    if BLOCK_C == HEAD_DIM and not BACKWARD:
         g_kk = tl.load(gram + feats[:, None] * (2 * HEAD_DIM) + feats[None, :])
         g_kv = tl.load(gram + feats[:, None] * (2 * HEAD_DIM) + kv[None, :])
-    first_block = tl.program_id(0) * blocks_per_program
-    for block in range(first_block, tl.minimum(first_block + blocks_per_program, tl.cdiv(N, BLOCK_M))):
-        rows = block * BLOCK_M + tl.arange(0, BLOCK_M)
-        row_ok = rows < N
-        q_rows = Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn
-        do_rows = DO + b * stride_gb + h * stride_gh + rows[:, None] * stride_gn
-        k_rows = K + b * stride_kb + h * stride_kh + rows[:, None] * stride_kn
-        v_rows = V + b * stride_vb + h * stride_vh + rows[:, None] * stride_vn
-        # Runtime loops over column blocks, with the row tiles loaded inside them: unrolled, the
-        # compiler keeps every tile's fp32 copy live across blocks and spills at D >= 128.
-        if BACKWARD:
-            r = tl.load(R + pid_bh * N + rows, mask=row_ok, other=1.0)
-            delta = tl.load(DELTA + pid_bh * N + rows, mask=row_ok, other=0.0)
-            a = (scale / r)[:, None]
-            two_c = (-delta * (scale * scale) / (r * r))[:, None]
-            keep = row_ok
-            if HAS_MASK:  # a masked key is in neither Gram matrix, so it gets no gradient
-                keep = tl.load(KEEP + b * stride_mb + rows * stride_mn, mask=row_ok, other=0) != 0
-            for first in range(0, HEAD_DIM, BLOCK_C):
-                cols = first + tl.arange(0, BLOCK_C)
-                out = pid_bh * N * HEAD_DIM + rows[:, None] * HEAD_DIM + cols[None, :]
-                q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
-                do = tl.load(do_rows + feats[None, :] * stride_gd, mask=row_ok[:, None], other=0.0)
-                dq = (a * _times_gram(do, gram, cols, kv, True, PRECISION, HEAD_DIM)
-                      + two_c * _times_gram(q, gram, feats, cols, False, PRECISION, HEAD_DIM))
-                tl.store(DQ + out, dq.to(DQ.dtype.element_ty), mask=row_ok[:, None])
-                k = tl.load(k_rows + feats[None, :] * stride_kd, mask=row_ok[:, None], other=0.0)
-                v = tl.load(v_rows + feats[None, :] * stride_vd, mask=row_ok[:, None], other=0.0)
-                dk = (2.0 * _times_gram(k, dgram, feats, cols, False, PRECISION, HEAD_DIM)
-                      + _times_gram(v, dgram, cols, kv, True, PRECISION, HEAD_DIM))
-                tl.store(DK + out, tl.where(keep[:, None], dk, 0.0).to(DK.dtype.element_ty), mask=row_ok[:, None])
-                dv = _times_gram(k, dgram, feats, HEAD_DIM + cols, False, PRECISION, HEAD_DIM)
-                tl.store(DV + out, tl.where(keep[:, None], dv, 0.0).to(DV.dtype.element_ty), mask=row_ok[:, None])
-        elif BLOCK_C == HEAD_DIM:
-            q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
-            o, r = _output_rows(q.to(tl.float32), g_kk, g_kv, scale, eps, PRECISION)
+        for block in range(first_block, last_block):
+            rows = block * BLOCK_M + tl.arange(0, BLOCK_M)
+            row_ok = rows < N
+            q = tl.load(q_head + rows[:, None] * stride_qn + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
+            o, r = _output_rows(q, g_kk, g_kv, scale, eps, PRECISION)
             tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + feats[None, :] * stride_od,
                      o.to(O.dtype.element_ty), mask=row_ok[:, None])
             tl.store(R + pid_bh * N + rows, r, mask=row_ok)
+    elif BLOCK_C == HEAD_DIM:
+        if key_rows:
+            dg_kk = tl.load(dgram + feats[:, None] * (2 * HEAD_DIM) + feats[None, :])
+            dg_kv = tl.load(dgram + feats[:, None] * (2 * HEAD_DIM) + kv[None, :])
+            dg_kv_t = tl.load(dgram + feats[None, :] * (2 * HEAD_DIM) + kv[:, None])
+            for block in range(first_block, last_block):
+                rows = block * BLOCK_M + tl.arange(0, BLOCK_M)
+                row_ok = rows < N
+                keep = row_ok
+                if HAS_MASK:  # a masked key is in neither Gram matrix, so it gets no gradient
+                    keep = tl.load(KEEP + b * stride_mb + rows * stride_mn, mask=row_ok, other=0) != 0
+                out = pid_bh * N * HEAD_DIM + rows[:, None] * HEAD_DIM + feats[None, :]
+                k = tl.load(k_head + rows[:, None] * stride_kn + feats[None, :] * stride_kd, mask=row_ok[:, None], other=0.0)
+                v = tl.load(v_head + rows[:, None] * stride_vn + feats[None, :] * stride_vd, mask=row_ok[:, None], other=0.0)
+                dk = 2.0 * _dot_fp32(k, dg_kk, None, PRECISION) + _dot_fp32(v, dg_kv_t, None, PRECISION)
+                tl.store(DK + out, tl.where(keep[:, None], dk, 0.0).to(DK.dtype.element_ty), mask=row_ok[:, None])
+                dv = _dot_fp32(k, dg_kv, None, PRECISION)
+                tl.store(DV + out, tl.where(keep[:, None], dv, 0.0).to(DV.dtype.element_ty), mask=row_ok[:, None])
         else:
-            sum_sq = tl.zeros([BLOCK_M], dtype=tl.float32)
-            for first in range(0, HEAD_DIM, BLOCK_C):
-                cols = first + tl.arange(0, BLOCK_C)
-                q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
-                q_cols = tl.load(q_rows + cols[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
-                sum_sq += tl.sum(_times_gram(q, gram, feats, cols, False, PRECISION, HEAD_DIM) * q_cols.to(tl.float32), 1)
-            r = tl.sqrt(tl.maximum(sum_sq * (scale * scale), 0.0) + eps)
-            for first in range(0, HEAD_DIM, BLOCK_C):
-                cols = first + tl.arange(0, BLOCK_C)
-                q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
-                o = _times_gram(q, gram, feats, HEAD_DIM + cols, False, PRECISION, HEAD_DIM) * (scale / r)[:, None]
-                tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + cols[None, :] * stride_od,
-                         o.to(O.dtype.element_ty), mask=row_ok[:, None])
-            tl.store(R + pid_bh * N + rows, r, mask=row_ok)
+            g_kk = tl.load(gram + feats[:, None] * (2 * HEAD_DIM) + feats[None, :])
+            g_kv_t = tl.load(gram + feats[None, :] * (2 * HEAD_DIM) + kv[:, None])
+            for block in range(first_block, last_block):
+                rows = block * BLOCK_M + tl.arange(0, BLOCK_M)
+                row_ok = rows < N
+                r = tl.load(R + pid_bh * N + rows, mask=row_ok, other=1.0)
+                delta = tl.load(DELTA + pid_bh * N + rows, mask=row_ok, other=0.0)
+                q = tl.load(q_head + rows[:, None] * stride_qn + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
+                do = tl.load(do_head + rows[:, None] * stride_gn + feats[None, :] * stride_gd, mask=row_ok[:, None], other=0.0)
+                dq = ((scale / r)[:, None] * _dot_fp32(do, g_kv_t, None, PRECISION)
+                      + (-delta * (scale * scale) / (r * r))[:, None] * _dot_fp32(q, g_kk, None, PRECISION))
+                tl.store(DQ + pid_bh * N * HEAD_DIM + rows[:, None] * HEAD_DIM + feats[None, :],
+                         dq.to(DQ.dtype.element_ty), mask=row_ok[:, None])
+    else:
+        for block in range(first_block, last_block):
+            rows = block * BLOCK_M + tl.arange(0, BLOCK_M)
+            row_ok = rows < N
+            q_rows = q_head + rows[:, None] * stride_qn
+            # Runtime loops over column blocks, with the row tiles loaded inside them: unrolled, the
+            # compiler keeps every tile's fp32 copy live across blocks and spills at D >= 128.
+            if BACKWARD:
+                do_rows = do_head + rows[:, None] * stride_gn
+                k_rows = k_head + rows[:, None] * stride_kn
+                v_rows = v_head + rows[:, None] * stride_vn
+                r = tl.load(R + pid_bh * N + rows, mask=row_ok, other=1.0)
+                delta = tl.load(DELTA + pid_bh * N + rows, mask=row_ok, other=0.0)
+                a = (scale / r)[:, None]
+                two_c = (-delta * (scale * scale) / (r * r))[:, None]
+                keep = row_ok
+                if HAS_MASK:  # a masked key is in neither Gram matrix, so it gets no gradient
+                    keep = tl.load(KEEP + b * stride_mb + rows * stride_mn, mask=row_ok, other=0) != 0
+                for first in range(0, HEAD_DIM, BLOCK_C):
+                    cols = first + tl.arange(0, BLOCK_C)
+                    out = pid_bh * N * HEAD_DIM + rows[:, None] * HEAD_DIM + cols[None, :]
+                    q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
+                    do = tl.load(do_rows + feats[None, :] * stride_gd, mask=row_ok[:, None], other=0.0)
+                    dq = (a * _times_gram(do, gram, cols, kv, True, PRECISION, HEAD_DIM)
+                          + two_c * _times_gram(q, gram, feats, cols, False, PRECISION, HEAD_DIM))
+                    tl.store(DQ + out, dq.to(DQ.dtype.element_ty), mask=row_ok[:, None])
+                    k = tl.load(k_rows + feats[None, :] * stride_kd, mask=row_ok[:, None], other=0.0)
+                    v = tl.load(v_rows + feats[None, :] * stride_vd, mask=row_ok[:, None], other=0.0)
+                    dk = (2.0 * _times_gram(k, dgram, feats, cols, False, PRECISION, HEAD_DIM)
+                          + _times_gram(v, dgram, cols, kv, True, PRECISION, HEAD_DIM))
+                    tl.store(DK + out, tl.where(keep[:, None], dk, 0.0).to(DK.dtype.element_ty), mask=row_ok[:, None])
+                    dv = _times_gram(k, dgram, feats, HEAD_DIM + cols, False, PRECISION, HEAD_DIM)
+                    tl.store(DV + out, tl.where(keep[:, None], dv, 0.0).to(DV.dtype.element_ty), mask=row_ok[:, None])
+            else:
+                sum_sq = tl.zeros([BLOCK_M], dtype=tl.float32)
+                for first in range(0, HEAD_DIM, BLOCK_C):
+                    cols = first + tl.arange(0, BLOCK_C)
+                    q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
+                    q_cols = tl.load(q_rows + cols[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
+                    sum_sq += tl.sum(_times_gram(q, gram, feats, cols, False, PRECISION, HEAD_DIM)
+                                     * q_cols.to(tl.float32), 1)
+                r = tl.sqrt(tl.maximum(sum_sq * (scale * scale), 0.0) + eps)
+                for first in range(0, HEAD_DIM, BLOCK_C):
+                    cols = first + tl.arange(0, BLOCK_C)
+                    q = tl.load(q_rows + feats[None, :] * stride_qd, mask=row_ok[:, None], other=0.0)
+                    o = (_times_gram(q, gram, feats, HEAD_DIM + cols, False, PRECISION, HEAD_DIM)
+                         * (scale / r)[:, None])
+                    tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + cols[None, :] * stride_od,
+                             o.to(O.dtype.element_ty), mask=row_ok[:, None])
+                tl.store(R + pid_bh * N + rows, r, mask=row_ok)
 
 
 @triton.jit
 def _output_rows(q, g_kk, g_kv, scale, eps, PRECISION: tl.constexpr):
-    """(O, r) of fp32 query rows q through whole D x D fp32 matrices G_kk and G_kv."""
-    r = tl.sqrt(tl.maximum(tl.sum(_dot_fp32(q, g_kk, None, PRECISION) * q, 1) * (scale * scale), 0.0) + eps)
+    """(O, r) of input-dtype query rows q through whole D x D fp32 matrices G_kk and G_kv."""
+    q_g_q = tl.sum(_dot_fp32(q, g_kk, None, PRECISION) * q.to(tl.float32), 1)
+    r = tl.sqrt(tl.maximum(q_g_q * (scale * scale), 0.0) + eps)
     return _dot_fp32(q, g_kv, None, PRECISION) * (scale / r)[:, None], r
 
 
@@ -283,7 +348,7 @@ def _one_pass_forward_kernel(
     row_ok = rows < N
     q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + feats[None, :] * stride_qd,
                 mask=row_ok[:, None], other=0.0)
-    o, r = _output_rows(q.to(tl.float32), g_kk, g_kv, scale, eps, MIXED_PRECISION)
+    o, r = _output_rows(q, g_kk, g_kv, scale, eps, MIXED_PRECISION)
     tl.store(O + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + feats[None, :] * stride_od,
              o.to(O.dtype.element_ty), mask=row_ok[:, None])
     tl.store(R + pid_bh * N + rows, r, mask=row_ok)
@@ -395,9 +460,16 @@ TILES = Tiles(
     one_pass_backward_max_keys=256, one_pass_backward={16: (256, 128, 4, 2), 32: (128, 64, 4, 2)})
 
 
-def _dot_modes(dtype):
-    """(input x input, fp32 x anything) dot precisions: see _dot_fp32."""
-    return ("ieee", "ieee") if dtype == torch.float32 else ("tf32", "split")
+def _dot_modes(dtype, split_kernel_head_dim=0):
+    """(input x input, input x fp32) dot precisions: see _dot_fp32. "bf16x3" runs only in the split
+    kernels (the reduction and the row map) up to D=64: at D=128 and in the one-pass backward it gave
+    illegal memory accesses and dQ errors of 0.1 on an H100 (triton 3.6; not diagnosed), so bf16 takes
+    "split" there."""
+    if dtype == torch.float32:
+        return "ieee", "ieee"
+    if dtype == torch.bfloat16 and 0 < split_kernel_head_dim <= 64:
+        return "tf32", "bf16x3"
+    return "tf32", "split"
 
 
 def _reduce(a, y, keep_args, o_and_r, has_mask, tiles):
@@ -421,7 +493,7 @@ def _reduce(a, y, keep_args, o_and_r, has_mask, tiles):
     partial = common.empty((chunks, batch * heads, head_dim, 2 * head_dim), torch.float32, a.device)
     keep, stride_mb, stride_mn = keep_args
     o, r = o_and_r if weighted else (a, partial)
-    raw, mixed = _dot_modes(a.dtype)
+    raw, mixed = _dot_modes(a.dtype, head_dim)
     options = {} if INTERPRETED else dict(num_warps=warps, num_stages=stages)
     common.launch(
         _gram_kernel, (col_blocks, chunks, batch * heads), (a, y, o, keep, r, partial if delta is None else delta, partial),
@@ -447,14 +519,15 @@ def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_m
     o, dq, dk, dv = outputs
     grad_strides = do.stride() if backward else (0, 0, 0, 0)
     options = {} if INTERPRETED else dict(num_warps=warps[backward], num_stages=1)
+    roles = 2 if backward and block_c == head_dim else 1  # query rows and key rows: see _rows_kernel
     common.launch(
-        _rows_kernel, (triton.cdiv(blocks, blocks_per_program), batch * heads),
+        _rows_kernel, (roles * triton.cdiv(blocks, blocks_per_program), batch * heads),
         (q, k, v, do if backward else q, keep, gram, dgram if backward else gram, r,
          delta if backward else r, o, dq, dk, dv),
         (*q.stride(), *k.stride(), *v.stride(), *grad_strides, *o.stride(), stride_mb, stride_mn,
          heads, n, blocks_per_program, 1.0 / math.sqrt(head_dim), eps),
         HEAD_DIM=head_dim, BLOCK_M=block_m, BLOCK_C=block_c, BACKWARD=backward, HAS_MASK=has_mask,
-        PRECISION=_dot_modes(q.dtype)[1], **options)
+        PRECISION=_dot_modes(q.dtype, head_dim)[1], **options)
 
 
 def _one_pass_forward(q, k, v, keep_args, outputs, eps, has_mask, tile):

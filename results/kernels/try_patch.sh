@@ -2,7 +2,7 @@
 # One device call for a kernel patch (issue 21): apply it to the device's copy of the tree, time the Gram form
 # beside the unpatched kernels/flashsign_gram.py (benchmarks.sweep_gram --tiles-only --baseline), then run the
 # GPU tests with the 2,000-case fuzz on the patched tree. Results packed into $OUT/patch.tgz.
-#   GIT_COMMIT=<hash> bash results/kernels/try_patch.sh results/kernels/gram-bf16x3.patch   (repo root)
+#   GIT_COMMIT=<hash> bash results/kernels/try_patch.sh <file.patch>   (repo root)
 # Fewer than 10 pytest workers: each of test_gpu_head_dims_and_sizes' workers holds 5-7 GB of the GPU.
 export PYTHONPATH=. PYTHONUNBUFFERED=1 WANDB_MODE=disabled WORK=/tmp/patch
 mkdir -p $WORK

@@ -158,7 +158,8 @@ def test_gram_form_matches_float64_reference(dtype):
 def test_gram_row_map_programs_over_several_row_blocks(monkeypatch, dtype, head_dim):
     """Few row-map programs, each mapping consecutive blocks of rows of one head (the last program fewer):
     at 150 rows, blocks of 64 on the interpreter and 4 programs for 2 heads, two programs a head map
-    blocks 0-1 and 2."""
+    blocks 0-1 and 2. Backward, where whole matrices fit (a column block of D), twice as many: the
+    second half maps the key rows."""
     tiles = gram_form.TILES._replace(row_programs=4, one_pass_max_keys=0, one_pass_backward_max_keys=0)
     monkeypatch.setattr(gram_form, "TILES", tiles)
     monkeypatch.setattr(api, "auto_method", lambda n, head_dim, with_backward: "gram")
@@ -171,7 +172,8 @@ def test_gram_row_map_programs_over_several_row_blocks(monkeypatch, dtype, head_
 
     monkeypatch.setattr(common, "launch", recording_launch)
     check_against_float64((1, 2, 150, head_dim), dtype, "cpu", "random")
-    assert grids == [(2, 2), (2, 2)]  # forward and backward: two programs for each of the two heads
+    whole_matrices = gram_form.TILES.rows[head_dim][1] == head_dim
+    assert grids == [(2, 2), (4 if whole_matrices else 2, 2)]  # forward, backward; for each of the two heads
 
 
 @pytest.mark.parametrize("n, head_dim, one_pass", [(40, 64, True), (1024, 64, True), (1025, 64, False), (40, 32, False)])
