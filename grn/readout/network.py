@@ -3,7 +3,7 @@
 Two read-outs: the attention maps (signed for spherical attention; cell sums sharded over processes
 and all-reduced), or in-silico perturbation of each regulator's input (grn.readout.perturbation), which
 scored higher on BEELINE's replicates 0-2 but costs a forward pass per (target, regulator) pair. Given a
-list of regulators (a TF list), only their columns are read, and the knockout hides training-like masks of
+list of regulators (a TF list), only their columns are read, and the knockout or raise hides training-like masks of
 targets instead of one target at a time.
 """
 import numpy as np
@@ -12,8 +12,8 @@ from grn.data.cells import cell_loader
 from grn.data.datamodule import ExpressionDataModule
 from grn.errors import InputError
 from grn.readout.perturbation import METHODS as PERTURBATION_METHODS
-from grn.readout.perturbation import (REDUCTIONS, masked_knockout_effects, perturbation_effects,
-                                      regulator_normalised)
+from grn.readout.perturbation import (MASKED_METHODS, REDUCTIONS, masked_perturbation_effects,
+                                      perturbation_effects, regulator_normalised)
 from grn.readout.attention import ATTENTION_MODES, aggregate_maps, attention_maps
 
 # `method: auto` runs the knockout when the forward-pass tokens it spends per read-out cell (knockout_tokens)
@@ -59,7 +59,7 @@ def resolve(readout: DictConfig, n_genes: int, n_regulators: int | None = None) 
 
 def knockout_tokens(readout: DictConfig, n_genes: int, n_regulators: int | None = None) -> int:
     """Forward-pass tokens the knockout read-out spends per cell. With a regulator list
-    (masked_knockout_effects): n_masks x (1 + regulators) passes over every gene. Without: for each target,
+    (masked_perturbation_effects): n_masks x (1 + regulators) passes over every gene. Without: for each target,
     one pass plus one per regulator, over every gene, run twice in abs mode (once more for the signs)."""
     if n_regulators is not None:
         return readout.get("n_masks", 4) * (1 + n_regulators) * n_genes
@@ -84,8 +84,8 @@ def read_network(model, datamodule: ExpressionDataModule, readout: DictConfig, s
         maps = attention_maps(model, loader, datamodule.n_genes, reduce=reduce)
         return _only_columns(aggregate_maps(maps, mode).numpy(), regulators)
     knockout = -datamodule.mean / datamodule.std  # the standardised level of zero expression
-    if regulators is not None and method == "knockout":
-        return _regulator_knockout(model, loader, datamodule, readout, seed, regulators, mode, knockout)
+    if regulators is not None and method in MASKED_METHODS:
+        return _regulator_perturbation(model, loader, datamodule, readout, seed, regulators, method, mode, knockout)
     effects = perturbation_effects(model, loader, datamodule.n_genes, method, mode,
                                    step=readout.step, knockout_values=knockout)
     if mode == "abs":  # magnitudes rank, the mean effect gives the sign
@@ -110,11 +110,14 @@ def _only_columns(weights: np.ndarray, regulators) -> np.ndarray:
     return kept
 
 
-def _regulator_knockout(model, loader, datamodule, readout, seed, regulators, mode, knockout) -> np.ndarray:
-    """The knockout read-out of the listed regulators' columns (masked_knockout_effects), zeros elsewhere."""
-    mean, magnitude = masked_knockout_effects(model, loader, datamodule.n_genes, regulators, knockout,
-                                              readout_mask_fraction(readout, datamodule), readout.get("n_masks", 4), seed,
-                                              always_hidden=datamodule.always_hidden)
+def _regulator_perturbation(model, loader, datamodule, readout, seed, regulators, method, mode,
+                            knockout) -> np.ndarray:
+    """The knockout or raise read-out of the listed regulators' columns (masked_perturbation_effects), zeros
+    elsewhere."""
+    mean, magnitude = masked_perturbation_effects(model, loader, datamodule.n_genes, regulators,
+                                                  readout_mask_fraction(readout, datamodule), method, knockout,
+                                                  readout.step, readout.get("n_masks", 4), seed,
+                                                  always_hidden=datamodule.always_hidden)
     effects = magnitude * mean.sign() if mode == "abs" else mean  # magnitudes rank, the mean effect gives the sign
     weights = np.zeros((datamodule.n_genes, datamodule.n_genes), dtype=np.float32)
     weights[:, list(regulators)] = (regulator_normalised(effects) if readout.per_regulator else effects).numpy()

@@ -10,13 +10,15 @@ regulator j on target i is then, averaged over cells:
 Values are the standardised inputs the model was trained on; `knockout_values` (one per gene) is the
 standardised level of zero expression. The result is a (target i, regulator j) matrix like
 `grn.readout.attention_maps`' maps, with signs: positive = activation, negative = repression.
-With a list of regulators (a TF list), `masked_knockout_effects` knocks out those genes only, on cells that
-hide a training-like fraction of their genes, so that the cost grows with the regulators, not the genes squared.
+With a list of regulators (a TF list), `masked_perturbation_effects` knocks out (or raises) those genes only, on
+cells that hide a training-like fraction of their genes, so that the cost grows with the regulators, not the
+genes squared.
 """
 import torch
 from tqdm.auto import tqdm
 
 METHODS = ("jacobian", "raise", "knockout")
+MASKED_METHODS = ("raise", "knockout")  # masked_perturbation_effects: finite moves of the listed regulators
 REDUCTIONS = ("mean", "abs")
 
 
@@ -25,14 +27,9 @@ def perturbation_effects(model, loader, n_genes: int, method: str = "jacobian", 
     """(target i, regulator j) effects averaged over every cell of `loader` (batches as the DataModule
     yields them: gene ids, values, [hidden, key padding mask]; the batch's own hidden masks are ignored).
     reduce='abs' averages the magnitude of each cell's effect instead of the signed effect."""
-    if method not in METHODS:
-        raise ValueError(f"unknown perturbation method {method!r}; expected one of {METHODS}")
+    _check_method(method, METHODS, step, knockout_values)
     if reduce not in REDUCTIONS:
         raise ValueError(f"unknown reduction {reduce!r}; expected one of {REDUCTIONS}")
-    if method == "knockout" and knockout_values is None:
-        raise ValueError("the knockout method needs knockout_values, the standardised level of zero expression")
-    if method == "raise" and step == 0:
-        raise ValueError("the raise method needs a non-zero step")
     device = next(model.parameters()).device
     totals = torch.zeros(n_genes, n_genes, dtype=torch.float64, device=device)
     counts = torch.zeros_like(totals)
@@ -54,6 +51,15 @@ def perturbation_effects(model, loader, n_genes: int, method: str = "jacobian", 
     finally:
         model.train(was_training)
     return (totals / counts.clamp(min=1)).float().cpu()
+
+
+def _check_method(method, methods, step, knockout_values) -> None:
+    if method not in methods:
+        raise ValueError(f"unknown perturbation method {method!r}; expected one of {methods}")
+    if method == "knockout" and knockout_values is None:
+        raise ValueError("the knockout method needs knockout_values, the standardised level of zero expression")
+    if method == "raise" and step == 0:
+        raise ValueError("the raise method needs a non-zero step")
 
 
 def _cell_effects(model, gene_ids, values, present, mask, method, step, knockout_values) -> torch.Tensor:
@@ -100,22 +106,26 @@ def regulator_normalised(effects: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def masked_knockout_effects(model, loader, n_genes: int, regulators, knockout_values, mask_fraction: float,
-                            n_masks: int = 4, seed: int = 0, token_budget: int = 1 << 19,
-                            always_hidden=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Knockout effects of the listed regulators only, for large networks: (target i, regulator) matrices of the
-    mean signed effect and the mean |effect|, columns in the order of `regulators` (gene ids).
+def masked_perturbation_effects(model, loader, n_genes: int, regulators, mask_fraction: float,
+                                method: str = "knockout", knockout_values=None, step: float = 1.0,
+                                n_masks: int = 4, seed: int = 0, token_budget: int = 1 << 19,
+                                always_hidden=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Knockout or raise effects of the listed regulators only, for large networks: (target i, regulator)
+    matrices of the mean signed effect and the mean |effect|, columns in the order of `regulators` (gene ids).
 
     Instead of hiding one target at a time (n_genes x (1 + n_genes) forward passes per cell), each of `n_masks`
-    passes hides a random `mask_fraction` of the genes, as training did, and knocks out each visible regulator in
-    turn: the effect on every hidden target i is prediction_i - prediction_i(regulator knocked out). That is
-    n_masks x (1 + len(regulators)) forward passes per cell. A pair is averaged over the passes where its target
-    was hidden and its regulator visible. `always_hidden` (a flag per gene, as the model was trained): those genes
-    are hidden in every pass and the mask_fraction is drawn from the others. Cells must carry every gene (dense
-    batches, token position = gene id)."""
+    passes hides a random `mask_fraction` of the genes, as training did, and moves each visible regulator in
+    turn: set to its knockout value (knockout: the effect on every hidden target i is prediction_i -
+    prediction_i(regulator knocked out)) or raised by `step` (raise: (prediction_i(raised) - prediction_i) / step).
+    That is n_masks x (1 + len(regulators)) forward passes per cell. A pair is averaged over the passes where its
+    target was hidden and its regulator visible. `always_hidden` (a flag per gene, as the model was trained): those
+    genes are hidden in every pass and the mask_fraction is drawn from the others. Cells must carry every gene
+    (dense batches, token position = gene id)."""
+    _check_method(method, MASKED_METHODS, step, knockout_values)
     device = next(model.parameters()).device
     regulators = torch.as_tensor(list(regulators), dtype=torch.long, device=device)
-    knockout_values = torch.as_tensor(knockout_values, dtype=torch.float32, device=device)
+    if knockout_values is not None:
+        knockout_values = torch.as_tensor(knockout_values, dtype=torch.float32, device=device)
     always_hidden = torch.zeros(n_genes, dtype=torch.bool) if always_hidden is None else \
         torch.as_tensor(always_hidden, dtype=torch.bool)
     n_hidden = max(1, round(mask_fraction * int((~always_hidden).sum())))
@@ -125,13 +135,13 @@ def masked_knockout_effects(model, loader, n_genes: int, regulators, knockout_va
     was_training = model.training
     model.eval()
     try:
-        for batch in tqdm(loader, desc="in-silico knockout of regulators", leave=False):
+        for batch in tqdm(loader, desc=f"in-silico {method} of regulators", leave=False):
             gene_ids, values = batch[0].to(device), batch[1].to(device).float()
             if (len(batch) > 3 and not batch[3].all()) or gene_ids.shape[1] != n_genes:
-                raise ValueError("the regulator knockout reads dense cells (every gene a token); "
+                raise ValueError(f"the regulators' {method} read-out reads dense cells (every gene a token); "
                                  "set data.loader.expressed_only=false")
             cells = values.shape[0]
-            chunk = max(1, token_budget // (cells * n_genes))  # regulators knocked out per forward pass
+            chunk = max(1, token_budget // (cells * n_genes))  # regulators moved per forward pass
             for _ in range(n_masks):
                 # the always-hidden genes sort last, so the random mask_fraction is drawn from the others
                 draws = torch.rand(cells, n_genes, generator=generator).masked_fill(always_hidden, 2.0)
@@ -141,10 +151,15 @@ def masked_knockout_effects(model, loader, n_genes: int, regulators, knockout_va
                 for start in range(0, len(regulators), chunk):
                     knocked = regulators[start:start + chunk]
                     moved = values.expand(len(knocked), cells, n_genes).clone()
-                    moved[torch.arange(len(knocked), device=device), :, knocked] = knockout_values[knocked, None]
+                    rows = torch.arange(len(knocked), device=device)
+                    if method == "raise":
+                        moved[rows, :, knocked] += step
+                    else:
+                        moved[rows, :, knocked] = knockout_values[knocked, None]
                     shifted = model(gene_ids.repeat(len(knocked), 1), moved.reshape(-1, n_genes),
                                     hidden.repeat(len(knocked), 1)).view(len(knocked), cells, n_genes)
-                    effect = (base[None] - shifted).double()  # (knocked regulator, cell, target)
+                    # (moved regulator, cell, target)
+                    effect = ((shifted - base[None]) / step if method == "raise" else base[None] - shifted).double()
                     # targets hidden in the cell, regulator visible (so never the target itself)
                     valid = (hidden[None] & ~hidden[:, knocked].T[:, :, None]).double()
                     signed[:, start:start + len(knocked)] += (effect * valid).sum(1).T

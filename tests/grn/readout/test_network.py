@@ -10,7 +10,7 @@ from grn.data.datamodule import ExpressionDataModule
 from grn.model.transformer import GRNTransformer
 from grn.errors import InputError
 from grn.readout.network import check_readout, read_network, seed_average
-from grn.readout.perturbation import masked_knockout_effects
+from grn.readout.perturbation import masked_perturbation_effects
 
 
 def readout(method):
@@ -52,29 +52,32 @@ def test_seed_average_takes_the_mean_magnitude_and_the_majority_sign():
     np.testing.assert_allclose(seed_average(runs[:1]), runs[0])  # one seed: as read out
 
 
-def test_read_out_mask_fraction_replaces_trainings_in_the_regulator_knockout(reference_attention):
-    """readout.mask_fraction hides that fraction of genes per pass; null hides training's fraction."""
+@pytest.mark.parametrize("method", ["knockout", "raise"])
+def test_read_out_mask_fraction_replaces_trainings_in_the_regulator_perturbation(reference_attention, method):
+    """readout.mask_fraction hides that fraction of genes per pass; null hides training's fraction. The raise
+    read-out of listed regulators moves them by readout.step on the same masks."""
     X = np.random.default_rng(2).gamma(2.0, 1.0, size=(16, 8)).astype(np.float32)
     datamodule = ExpressionDataModule(ad.AnnData(X=X), batch_size=8, seed=0, mask_fraction=0.25)
     torch.manual_seed(0)
     model = GRNTransformer(8, width=16, heads=2, depth=1).eval()
     regulators = [0, 3]
 
-    def knockout(**options):
-        return read_network(model, datamodule, OmegaConf.merge(readout("knockout"), {"n_masks": 2, **options}),
-                            seed=0, regulators=regulators)
+    def read(**options):
+        settings = OmegaConf.merge(readout(method), {"n_masks": 2, "step": 0.5, **options})
+        return read_network(model, datamodule, settings, seed=0, regulators=regulators)
 
     def direct(fraction):
         cells = datamodule.adata.X[np.sort(np.random.default_rng(0).permutation(16))]
         values = torch.from_numpy((cells - datamodule.mean) / datamodule.std).float()
         loader = [(torch.arange(8).expand(8, 8), batch, torch.zeros(8, 8, dtype=torch.bool))
                   for batch in values.split(8)]  # the read-out's batches of readout.batch_size cells
-        mean, magnitude = masked_knockout_effects(model, loader, 8, regulators, -datamodule.mean / datamodule.std,
-                                                  fraction, n_masks=2, seed=0)
+        mean, magnitude = masked_perturbation_effects(model, loader, 8, regulators, fraction, method,
+                                                      knockout_values=-datamodule.mean / datamodule.std, step=0.5,
+                                                      n_masks=2, seed=0)
         return (magnitude * mean.sign()).numpy()
 
-    np.testing.assert_allclose(knockout(mask_fraction=0.75)[:, regulators], direct(0.75), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(knockout()[:, regulators], direct(0.25), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(read(mask_fraction=0.75)[:, regulators], direct(0.75), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(read()[:, regulators], direct(0.25), rtol=1e-6, atol=1e-7)
     assert not np.allclose(direct(0.75), direct(0.25))
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from grn.model.transformer import GRNTransformer
-from grn.readout.perturbation import masked_knockout_effects, perturbation_effects, regulator_normalised
+from grn.readout.perturbation import masked_perturbation_effects, perturbation_effects, regulator_normalised
 
 N_GENES = 5
 
@@ -122,20 +122,22 @@ def test_bad_options_are_named(model, cells, options, message):
         perturbation_effects(model, [cells], N_GENES, **options)
 
 
+@pytest.mark.parametrize("method", ["knockout", "raise"])
 @pytest.mark.parametrize("always_hidden", [None, [False, False, True, False, True, True]])
-def test_masked_knockout_of_listed_regulators_matches_a_cell_by_cell_loop(always_hidden):
+def test_masked_perturbation_of_listed_regulators_matches_a_cell_by_cell_loop(always_hidden, method):
     """Each pass hides half the genes (half of those not always hidden, and those); every visible listed
-    regulator is knocked out in turn and its effect on each hidden target averaged, here cell by cell,
-    regulator by regulator, target by target in float64."""
+    regulator is knocked out (or raised by a step) in turn and its effect on each hidden target averaged, here
+    cell by cell, regulator by regulator, target by target in float64."""
     torch.manual_seed(0)
-    n_genes, n_cells, regulators, knocked_level = 6, 5, [1, 3], -1.5
+    n_genes, n_cells, regulators, knocked_level, step = 6, 5, [1, 3], -1.5, 0.5
     model = GRNTransformer(n_genes, width=16, heads=2, depth=1, normaliser="l2").eval()
     values, gene_ids = torch.randn(n_cells, n_genes), torch.arange(n_genes).expand(n_cells, n_genes)
     loader = [(gene_ids, values, torch.zeros(n_cells, n_genes, dtype=torch.bool))]
     knockout = torch.full((n_genes,), knocked_level)
-    mean, magnitude = masked_knockout_effects(model, loader, n_genes, regulators, knockout, mask_fraction=0.5,
-                                              n_masks=3, seed=7, token_budget=12,  # 2 regulators per pass, cut to 1
-                                              always_hidden=always_hidden)
+    mean, magnitude = masked_perturbation_effects(model, loader, n_genes, regulators, mask_fraction=0.5,
+                                                  method=method, knockout_values=knockout, step=step, n_masks=3,
+                                                  seed=7, token_budget=12,  # 2 regulators per pass, cut to 1
+                                                  always_hidden=always_hidden)
     generator = torch.Generator().manual_seed(7)
     fixed = torch.zeros(n_genes, dtype=torch.bool) if always_hidden is None else torch.tensor(always_hidden)
     drawn_from = np.flatnonzero(~fixed.numpy())
@@ -154,11 +156,14 @@ def test_masked_knockout_of_listed_regulators_matches_a_cell_by_cell_loop(always
                 for column, regulator in enumerate(regulators):
                     if hidden[cell, regulator]:
                         continue
-                    knocked = values[one].clone()
-                    knocked[0, regulator] = knocked_level
-                    shifted = model(gene_ids[one], knocked, hidden[one])[0]
+                    moved = values[one].clone()
+                    moved[0, regulator] = knocked_level if method == "knockout" else moved[0, regulator] + step
+                    shifted = model(gene_ids[one], moved, hidden[one])[0]
                     for target in np.flatnonzero(hidden[cell].numpy()):
-                        effect = float(base[target] - shifted[target])
+                        if method == "knockout":
+                            effect = float(base[target] - shifted[target])
+                        else:
+                            effect = float(shifted[target] - base[target]) / step
                         signed[target, column] += effect
                         absolute[target, column] += abs(effect)
                         counts[target, column] += 1
