@@ -163,9 +163,10 @@ def summary_markdown(results: pd.DataFrame) -> str:
     return "\n\n".join(section for section in sections if section) + "\n"
 
 
-def score_table(results: pd.DataFrame, score: str) -> str:
-    """A row per (dataset, truth), a column per method in order of appearance, the best of each row in bold."""
-    methods = list(dict.fromkeys(results["method"]))
+def score_table(results: pd.DataFrame, score: str, methods=None) -> str:
+    """A row per (dataset, truth), a column per method (in the order of `methods`, by default of appearance),
+    the best of each row in bold."""
+    methods = [m for m in methods if m in set(results["method"])] if methods else list(dict.fromkeys(results["method"]))
     ranked = results[results["truth"] != "omnipath_signs"]
     table = ranked.pivot_table(index=["dataset", "truth"], columns="method", values=score, sort=False)
     table = table.reindex(columns=methods)

@@ -17,7 +17,7 @@ from grn.io import atomic_write
 
 HERE = Path(__file__).parent
 README = HERE.parents[1] / "README.md"
-SOURCES = ["spherical_h200.csv", "gpu2_h100.csv", "gpu3_h100.csv", "spherical_cpu.csv", "softmax_cpu.csv", "beeline_cpu_peers.csv", "mccalla_cpu_peers.csv", "regdiffusion_cpu.csv"]
+SOURCES = ["spherical_h200.csv", "gpu2_h100.csv", "gpu3_h100.csv", "gpu6_h100.csv", "gpu7_h100.csv", "spherical_cpu.csv", "softmax_cpu.csv", "beeline_cpu_peers.csv", "mccalla_cpu_peers.csv", "regdiffusion_cpu.csv"]
 OURS = ("spherical", "softmax")  # method names that start so are our models; the rest are peers
 
 
@@ -44,13 +44,14 @@ def where_ours_ran(results: pd.DataFrame) -> str:
     """The AUPRC ratio table, kept to the settings where one of our models has a row."""
     ran = results[results["method"].astype(str).str.startswith(OURS) & results["auprc_ratio"].notna()]
     kept = results.merge(ran[["dataset", "truth"]].drop_duplicates(), on=["dataset", "truth"])
-    return score_table(kept.astype({"method": str}), "auprc_ratio")
+    return score_table(kept.astype({"method": str}), "auprc_ratio", list(results["method"].cat.categories))
 
 
 def main():
     results = merged()
     named = results.astype({"method": str})
-    lines = [*(score_table(named, score) + "\n" for score in SCORES), sign_table(named), "",
+    order = list(results["method"].cat.categories)
+    lines = [*(score_table(named, score, order) + "\n" for score in SCORES), sign_table(named), "",
              "### Our models against the peers", "",
              "| method | " + " | ".join(f"{score}: wins / settings" for score in SCORES[:2]) + " |",
              "|---|---|---|"]
