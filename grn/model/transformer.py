@@ -7,7 +7,7 @@ diagram broadcast over cells b; the torch module is the diagram lowered, never w
 
 Optionally (`gene_coupling`), a learned gene x gene matrix adds each visible gene's value, weighted per ordered
 gene pair, to every prediction: an explicit adjacency beside the attention, trained with it by the same masked
-objective (with a ridge penalty, GRNModule.coupling_l2), which the knockout read-out then sees with the rest.
+objective (with a ridge penalty, GRNModule.coupling_l2), which the perturbation read-outs then see with the rest.
 """
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ class GeneCoupling(nn.Module):
     def forward(self, gene_ids, visible_values, key_padding_mask=None):
         if key_padding_mask is not None:
             visible_values = visible_values * key_padding_mask
-        by_gene = visible_values.new_zeros(gene_ids.shape[0], self.weight.shape[0]).scatter_(1, gene_ids, visible_values)
+        # added, not assigned: a padding token may carry the id of a real gene of the cell (its value is 0 here)
+        by_gene = visible_values.new_zeros(gene_ids.shape[0], self.weight.shape[0]).scatter_add_(1, gene_ids, visible_values)
         # a gene's own weight never learns (it is hidden whenever it is scored), but stays out of its prediction
         weight = self.weight - torch.diag_embed(torch.diagonal(self.weight))
         return (by_gene @ weight.to(by_gene.dtype)).gather(1, gene_ids)

@@ -174,6 +174,8 @@ def test_gene_coupling_adds_each_visible_genes_weighted_value():
     g = torch.Generator().manual_seed(1)
     gene_ids = torch.stack([torch.randperm(N_GENES, generator=g)[:N] for _ in range(B)])  # a gene once per cell
     _, values, hidden, mask = batch()
+    gene_ids[1, 4:] = gene_ids[1, 0]  # padding tokens that carry the id of a real, visible gene of their cell
+    hidden[1, 0] = False
     weight = model.coupling.weight
     expected = torch.zeros(B, N, dtype=torch.float64)
     for b in range(B):
@@ -182,7 +184,7 @@ def test_gene_coupling_adds_each_visible_genes_weighted_value():
                 if j != i and mask[b, j] and not hidden[b, j]:
                     expected[b, i] += weight[gene_ids[b, j], gene_ids[b, i]] * values[b, j]
     added = model(gene_ids, values, hidden, mask) - without(gene_ids, values, hidden, mask)
-    torch.testing.assert_close(added, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(added[mask], expected[mask], rtol=1e-12, atol=1e-12)  # padding is never scored
 
 
 def test_gene_coupling_objective_is_each_targets_ridge_regression():
