@@ -166,7 +166,8 @@ def summary_markdown(results: pd.DataFrame) -> str:
 def score_table(results: pd.DataFrame, score: str, methods=None) -> str:
     """A row per (dataset, truth), a column per method (in the order of `methods`, by default of appearance),
     the best of each row in bold."""
-    methods = [m for m in methods if m in set(results["method"])] if methods else list(dict.fromkeys(results["method"]))
+    present = list(dict.fromkeys(results["method"]))
+    methods = [method for method in methods if method in present] if methods else present
     ranked = results[results["truth"] != "omnipath_signs"]
     table = ranked.pivot_table(index=["dataset", "truth"], columns="method", values=score, sort=False)
     table = table.reindex(columns=methods)

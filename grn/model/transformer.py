@@ -52,9 +52,11 @@ class GeneCoupling(nn.Module):
             visible_values = visible_values * key_padding_mask
         # added, not assigned: a padding token may carry the id of a real gene of the cell (its value is 0 here)
         by_gene = visible_values.new_zeros(gene_ids.shape[0], self.weight.shape[0]).scatter_add_(1, gene_ids, visible_values)
-        # a gene's own weight never learns (it is hidden whenever it is scored), but stays out of its prediction
-        weight = self.weight - torch.diag_embed(torch.diagonal(self.weight))
-        return (by_gene @ weight.to(by_gene.dtype)).gather(1, gene_ids)
+        weight = self.weight.to(by_gene.dtype)
+        # a gene's own weight never learns (it is hidden whenever it is scored), but stays out of its prediction:
+        # its term is subtracted per cell rather than the diagonal zeroed in a copy of the n_genes^2 matrix
+        predicted = by_gene @ weight - by_gene * torch.diagonal(weight)
+        return predicted.gather(1, gene_ids)
 
 
 class GRNTransformer(nn.Module):
