@@ -36,12 +36,18 @@ class TrainedOn:
 
 
 class GRNModule(L.LightningModule):
-    """Predicts the hidden genes' standardised values from the visible genes of the same cell."""
+    """Predicts the hidden genes' standardised values from the visible genes of the same cell.
+
+    With the gene coupling and `coupling_first_steps` > 0, the coupling trains alone for those steps and is then
+    frozen, so that the attention learns only what the linear coupling leaves unexplained."""
 
     def __init__(self, n_genes: int, width: int = 64, heads: int = 4, depth: int = 2, mlp_ratio: int = 2,
                  normaliser: str = "l2", dropout: float = 0.0, lr: float = 3e-3, weight_decay: float = 0.01,
-                 gene_coupling: bool = False, coupling_l2: float = 10.0, trained_on: TrainedOn | None = None):
+                 gene_coupling: bool = False, coupling_l2: float = 10.0, coupling_first_steps: int = 0,
+                 trained_on: TrainedOn | None = None):
         super().__init__()
+        if coupling_first_steps and not gene_coupling:
+            raise ValueError("coupling_first_steps needs gene_coupling=true: there is no coupling to train first")
         self.save_hyperparameters(ignore=["trained_on"])  # thousands of genes: kept out of the loggers' config
         self.model = GRNTransformer(n_genes, width, heads, depth, mlp_ratio, normaliser, dropout, gene_coupling)
         self.trained_on = trained_on
@@ -57,10 +63,10 @@ class GRNModule(L.LightningModule):
     def forward(self, gene_ids, values, hidden, key_padding_mask=None):
         return self.model(gene_ids, values, hidden, key_padding_mask)
 
-    def _masked_loss(self, batch):
+    def _masked_loss(self, batch, attention: bool = True):
         gene_ids, values, hidden = batch[:3]
         key_padding_mask = batch[3] if len(batch) > 3 else None
-        predicted = self(gene_ids, values, hidden, key_padding_mask)
+        predicted = self.model(gene_ids, values, hidden, key_padding_mask, attention=attention)
         scored = hidden if key_padding_mask is None else hidden & key_padding_mask
         return torch.nn.functional.mse_loss(predicted[scored].float(), values[scored].float())
 
@@ -70,8 +76,15 @@ class GRNModule(L.LightningModule):
         weight = self.model.coupling.weight
         return self.hparams.coupling_l2 * weight.pow(2).sum() / weight.shape[0]
 
+    def _coupling_alone(self) -> bool:
+        return self.global_step < self.hparams.coupling_first_steps
+
+    def on_train_batch_start(self, batch, batch_idx):
+        if self.hparams.coupling_first_steps:  # set every step, so that a resumed run lands in the right phase
+            self.model.coupling.weight.requires_grad_(self._coupling_alone())
+
     def training_step(self, batch, batch_idx):
-        loss = self._masked_loss(batch)
+        loss = self._masked_loss(batch, attention=not self._coupling_alone())
         self.log("train/loss", loss, prog_bar=True, batch_size=batch[0].shape[0])
         if self.model.coupling is not None:
             loss = loss + self._coupling_penalty()

@@ -224,3 +224,40 @@ def test_gene_coupling_objective_is_each_targets_ridge_regression():
     assert at_ridge.norm() < 1e-6 * at_zero.norm()
     perturbed = ridge + 0.01 * torch.randn_like(ridge) * (1 - torch.eye(n_genes, dtype=torch.float64))
     assert gradient(perturbed).norm() > 1e-3 * at_zero.norm()  # the check can fail: elsewhere it does not vanish
+
+
+def test_coupling_first_steps_train_the_coupling_alone_then_only_the_rest():
+    """Two steps with the coupling alone (the attention's parameters stay as they were), then two with the coupling
+    frozen (only the attention's parameters move); the step counter picks the phase, so a resumed run keeps it."""
+    import lightning as L
+    from grn.model.module import GRNModule
+    torch.manual_seed(0)
+    n_genes, cells = 6, 16
+    values = torch.randn(cells, n_genes)
+    hidden = torch.rand(cells, n_genes, generator=torch.Generator().manual_seed(3)) < 0.4
+    data = torch.utils.data.TensorDataset(torch.arange(n_genes).expand(cells, n_genes), values, hidden)
+    module = GRNModule(n_genes, width=8, heads=2, depth=1, gene_coupling=True, coupling_first_steps=2)
+    snapshots = []
+
+    class Snapshot(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            snapshots.append({name: p.detach().clone() for name, p in pl_module.named_parameters()})
+
+    start = {name: p.detach().clone() for name, p in module.named_parameters()}
+    trainer = L.Trainer(max_steps=4, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[Snapshot()], accelerator="cpu")
+    trainer.fit(module, torch.utils.data.DataLoader(data, batch_size=8))
+
+    def moved(before, after, coupling):
+        return [not torch.equal(before[name], after[name]) for name in before if name.endswith("coupling.weight") == coupling]
+
+    for before, after in zip([start, snapshots[0]], snapshots[:2]):
+        assert all(moved(before, after, coupling=True)) and not any(moved(before, after, coupling=False))
+    for before, after in zip(snapshots[1:3], snapshots[2:4]):
+        assert not any(moved(before, after, coupling=True)) and any(moved(before, after, coupling=False))
+
+
+def test_coupling_first_steps_need_the_coupling():
+    from grn.model.module import GRNModule
+    with pytest.raises(ValueError, match="gene_coupling"):
+        GRNModule(6, width=8, heads=2, depth=1, coupling_first_steps=10)
