@@ -63,10 +63,10 @@ class GRNModule(L.LightningModule):
     def forward(self, gene_ids, values, hidden, key_padding_mask=None):
         return self.model(gene_ids, values, hidden, key_padding_mask)
 
-    def _masked_loss(self, batch, attention: bool = True):
+    def _masked_loss(self, batch, coupling_only: bool = False):
         gene_ids, values, hidden = batch[:3]
         key_padding_mask = batch[3] if len(batch) > 3 else None
-        predicted = self.model(gene_ids, values, hidden, key_padding_mask, attention=attention)
+        predicted = self.model(gene_ids, values, hidden, key_padding_mask, coupling_only=coupling_only)
         scored = hidden if key_padding_mask is None else hidden & key_padding_mask
         return torch.nn.functional.mse_loss(predicted[scored].float(), values[scored].float())
 
@@ -84,7 +84,7 @@ class GRNModule(L.LightningModule):
             self.model.coupling.weight.requires_grad_(self._coupling_alone())
 
     def training_step(self, batch, batch_idx):
-        loss = self._masked_loss(batch, attention=not self._coupling_alone())
+        loss = self._masked_loss(batch, coupling_only=self._coupling_alone())
         self.log("train/loss", loss, prog_bar=True, batch_size=batch[0].shape[0])
         if self.model.coupling is not None:
             loss = loss + self._coupling_penalty()

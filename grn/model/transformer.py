@@ -68,15 +68,16 @@ class GRNTransformer(nn.Module):
         self.net = lower(self.diagram)
         self.coupling = GeneCoupling(n_genes) if gene_coupling else None
 
-    def forward(self, gene_ids, values, hidden, key_padding_mask=None, attention: bool = True):
+    def forward(self, gene_ids, values, hidden, key_padding_mask=None, coupling_only: bool = False):
         """gene_ids (B, N) long, values (B, N) float, hidden (B, N) bool -> (B, N) predictions.
 
         hidden marks genes whose value is masked out of the input; key_padding_mask True = real gene.
-        attention=False predicts by the gene coupling alone (GRNModule.coupling_first_steps).
+        coupling_only=True predicts by the gene coupling alone, without the transformer
+        (GRNModule.coupling_first_steps).
         """
         hidden = hidden.to(values.dtype)
         visible = values * (1 - hidden)
-        if not attention:
+        if coupling_only:
             return self.coupling(gene_ids, visible, key_padding_mask)
         predicted = self.net(gene_ids, torch.stack([visible, hidden], dim=-1), key_padding_mask=key_padding_mask)
         if self.coupling is not None:

@@ -249,7 +249,8 @@ def test_coupling_first_steps_train_the_coupling_alone_then_only_the_rest():
     trainer.fit(module, torch.utils.data.DataLoader(data, batch_size=8))
 
     def moved(before, after, coupling):
-        return [not torch.equal(before[name], after[name]) for name in before if name.endswith("coupling.weight") == coupling]
+        return [not torch.equal(before[name], after[name])
+                for name in before if name.endswith("coupling.weight") == coupling]
 
     for before, after in zip([start, snapshots[0]], snapshots[:2]):
         assert all(moved(before, after, coupling=True)) and not any(moved(before, after, coupling=False))
