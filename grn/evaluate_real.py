@@ -6,7 +6,8 @@ evaluated regulators of the dataset's truths. Our models are trained and read ou
 (grn.run) with that TF list; the peers (grn.scoring.peers) run on the same matrix. Each method's network is
 written to <out>/<dataset>/<method>.tsv (source, target, weight: every regulator -> every gene) and scored
 from that file on every (dataset, truth) with the protocol of grn.scoring.metrics.score_real. Then
-<out>/results.csv, <out>/summary.md, and one W&B run (offline by default). A rerun skips what is done:
+<out>/results.csv and <out>/summary.md (every dataset scored into `out`, by this run or earlier ones), and one
+W&B run (offline by default). A rerun skips what is done:
 a dataset with <out>/<dataset>/scores.csv (written last), and within a dataset each method whose .tsv is
 there (so methods may run on different machines into one `out`, e.g. the peers on CPUs, the models on a GPU).
 """
@@ -40,7 +41,8 @@ SCORES = ["auprc_ratio", "epr", "auroc"]
 
 
 def evaluate_real(cfg: DictConfig) -> pd.DataFrame:
-    """Every dataset (resuming finished ones), then results.csv, summary.md and the W&B run."""
+    """Every chosen dataset (resuming finished ones), then results.csv and summary.md of every dataset in `out`,
+    and the W&B run."""
     out = Path(cfg.out)
     unknown = sorted(set(cfg.peers) - set(REAL_PEERS))
     if unknown:
@@ -50,6 +52,9 @@ def evaluate_real(cfg: DictConfig) -> pd.DataFrame:
         raise InputError(f"no dataset matching {cfg.datasets!r} under {cfg.data_root}")
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # one trainer per model: keep the bar readable
     tables = [evaluate_dataset(folder, cfg, out / folder.name) for folder in tqdm(folders, desc="datasets")]
+    # the tables cover every dataset scored into `out`, also by earlier runs given other datasets
+    chosen = {folder.name for folder in folders}
+    tables += [pd.read_csv(done) for done in sorted(out.glob("*/scores.csv")) if done.parent.name not in chosen]
     results = pd.concat(tables, ignore_index=True)[COLUMNS]
     atomic_write(out / "results.csv", lambda tmp: results.to_csv(tmp, index=False))
     summary = summary_markdown(results)

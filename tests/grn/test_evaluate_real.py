@@ -70,3 +70,25 @@ def test_the_sign_table_tells_a_value_no_signed_edge_an_unsigned_network_and_no_
     assert "| dataset | ours | pearson | genie3 |" in table
     assert "| hESC | no edge signed (0) | 0.88 (8) |  |" in table  # genie3 did not run on hESC
     assert "| hHep |  | 0.75 (4) | unsigned |" in table
+
+
+@needs_real_data
+def test_the_tables_keep_the_datasets_of_earlier_runs_into_the_same_out(tmp_path):
+    """One dataset a run into one `out` (as on a CPU, a dataset at a time): results.csv and summary.md still hold
+    every dataset, with the earlier one's scores as first written."""
+    out = tmp_path / "out"
+
+    def evaluate(dataset):
+        return evaluate_real(compose_entry("evaluate_real", f"data_root={REAL}", f"out={out}", f"datasets={dataset}",
+                                           "max_genes=120", "~models.spherical", "~models.softmax", "peers=[pearson]",
+                                           "wandb.enabled=false"))
+
+    first = evaluate("mDC_TFs500")
+    both = evaluate("hHep_TFs500")
+    assert set(both["dataset"]) == {"mDC_TFs500", "hHep_TFs500"}
+    earlier = both[both["dataset"] == "mDC_TFs500"].reset_index(drop=True)
+    # the same values; hHep's sign row (no regulator count) turns the joined n_regulators column to float
+    pd.testing.assert_frame_equal(earlier, first, check_dtype=False)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), both)
+    summary = (out / "summary.md").read_text()
+    assert "| mDC_TFs500 | celltype_chip |" in summary and "| hHep_TFs500 | celltype_chip |" in summary
