@@ -73,7 +73,7 @@ def run(cfg: DictConfig, data=None) -> Network | None:
         log.warning("no ground-truth edge starts at a TF of the list: the network will not be scored")
         truth = None
     inputs = with_pseudotime(data) if cfg.data.get("pseudotime") else data
-    check_readout(cfg.readout, inputs.n_vars, n_regulators)
+    check_readout(cfg.readout, inputs.n_vars, n_regulators, gene_coupling=bool(cfg.model.get("gene_coupling")))
     loggers = _loggers(cfg, out)
     columns = None if regulators is None else [genes.index(gene) for gene in regulators]
     fits = [_fit(cfg, inputs, seed, out, loggers, several=n_seeds > 1, regulators=columns)

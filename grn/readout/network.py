@@ -1,12 +1,14 @@
 """The network a trained model implies, as a (target i, regulator j) weight matrix.
 
-Two read-outs: the attention maps (signed for spherical attention; cell sums sharded over processes
-and all-reduced), or in-silico perturbation of each regulator's input (grn.readout.perturbation), which
-scored higher on BEELINE's replicates 0-2 but costs a forward pass per (target, regulator) pair. Given a
+Three read-outs: the attention maps (signed for spherical attention; cell sums sharded over processes
+and all-reduced); in-silico perturbation of each regulator's input (grn.readout.perturbation), which
+scored higher on BEELINE's replicates 0-2 but costs a forward pass per (target, regulator) pair; or the learned
+gene coupling's weights alone (model.gene_coupling), which need no pass over cells. Given a
 list of regulators (a TF list), only their columns are read, and the knockout or raise hides training-like masks of
 targets instead of one target at a time.
 """
 import numpy as np
+import torch
 from omegaconf import DictConfig
 from grn.data.cells import cell_loader
 from grn.data.datamodule import ExpressionDataModule
@@ -21,15 +23,20 @@ from grn.readout.attention import ATTENTION_MODES, aggregate_maps, attention_map
 # 64 genes, accepted: 64 targets x 65 passes x 64 tokens, twice in abs mode. What it costs in CPU time:
 # results/knockout_budget.md.
 AUTO_KNOCKOUT_TOKENS = 2 * 64 * 65 * 64
+COUPLING_MODES = ("raw",)  # the signed weights: on standardised genes, the raise read-out of the coupling alone
 
 
-def check_readout(readout: DictConfig, n_genes: int, n_regulators: int | None = None) -> None:
-    """Stop before training, not after it, on a read-out setting that cannot run on n_genes genes."""
-    methods = ("auto", "attention", *PERTURBATION_METHODS)
+def check_readout(readout: DictConfig, n_genes: int, n_regulators: int | None = None,
+                  gene_coupling: bool = False) -> None:
+    """Stop before training, not after it, on a read-out setting that cannot run on n_genes genes (or on a
+    model without the gene coupling, for the coupling read-out)."""
+    methods = ("auto", "attention", "coupling", *PERTURBATION_METHODS)
     if readout.method not in methods:
         raise InputError(f"readout.method must be one of {methods}, got {readout.method!r}")
+    if readout.method == "coupling" and not gene_coupling:
+        raise InputError("readout.method=coupling reads the gene coupling's weights: set model.gene_coupling=true")
     method, mode = resolve(readout, n_genes, n_regulators)
-    modes = ATTENTION_MODES if method == "attention" else REDUCTIONS
+    modes = {"attention": ATTENTION_MODES, "coupling": COUPLING_MODES}.get(method, REDUCTIONS)
     if mode not in modes:
         raise InputError(f"readout.mode must be auto or one of {modes} for the {method} read-out "
                          f"({n_genes} genes), got {mode!r}")
@@ -53,7 +60,7 @@ def resolve(readout: DictConfig, n_genes: int, n_regulators: int | None = None) 
         method = "knockout" if knockout_tokens(readout, n_genes, n_regulators) <= AUTO_KNOCKOUT_TOKENS else "attention"
     mode = readout.mode
     if mode == "auto":
-        mode = "raw" if method == "attention" else "abs"
+        mode = "raw" if method in ("attention", "coupling") else "abs"
     return method, mode
 
 
@@ -73,6 +80,9 @@ def read_network(model, datamodule: ExpressionDataModule, readout: DictConfig, s
     splits those cells over `shards` processes and sums them with `reduce`; a perturbation read-out reads
     them all wherever it is called. `regulators` (gene ids): only these columns are read; the others are 0."""
     method, mode = resolve(readout, datamodule.n_genes, None if regulators is None else len(regulators))
+    if method == "coupling":
+        weights = coupling_network(model)
+        return _only_columns((regulator_normalised(weights) if readout.per_regulator else weights).numpy(), regulators)
     n_cells = datamodule.adata.n_obs
     cells = np.sort(np.random.default_rng(seed).permutation(n_cells)[:readout.max_cells or n_cells])
     if method == "attention":
@@ -93,6 +103,14 @@ def read_network(model, datamodule: ExpressionDataModule, readout: DictConfig, s
                                      step=readout.step, knockout_values=knockout).sign()
         effects = effects * signs
     return _only_columns((regulator_normalised(effects) if readout.per_regulator else effects).numpy(), regulators)
+
+
+def coupling_network(model) -> torch.Tensor:
+    """The gene coupling as a (target i, regulator j) matrix: weight[j, i] is what one standard deviation more of
+    j adds to i's standardised prediction, beside whatever the attention adds. A gene's own weight is no edge."""
+    weights = model.coupling.weight.detach().float().cpu().T.clone()
+    weights.fill_diagonal_(0.0)
+    return weights
 
 
 def readout_mask_fraction(readout: DictConfig, datamodule: ExpressionDataModule) -> float:

@@ -85,3 +85,28 @@ def test_read_out_mask_fraction_replaces_trainings_in_the_regulator_perturbation
 def test_bad_read_out_mask_fraction_is_named_before_training(fraction):
     with pytest.raises(InputError, match="readout.mask_fraction must lie in"):
         check_readout(OmegaConf.merge(readout("knockout"), {"mask_fraction": fraction}), 8, 2)
+
+
+def test_coupling_read_out_is_the_raise_read_out_of_a_model_that_is_only_the_coupling():
+    """Without transformer blocks a gene's prediction takes other genes only through the coupling, so raising a
+    visible regulator j by one standard deviation moves target i by exactly weight[j, i]: the raise read-out is
+    the reference the coupling's weights must match, column for column, with the other columns 0."""
+    X = np.random.default_rng(3).gamma(2.0, 1.0, size=(16, 6)).astype(np.float32)
+    datamodule = ExpressionDataModule(ad.AnnData(X=X), batch_size=8, seed=0, mask_fraction=0.5)
+    torch.manual_seed(0)
+    model = GRNTransformer(6, width=16, heads=2, depth=0, gene_coupling=True).eval()
+    with torch.no_grad():
+        model.coupling.weight.normal_()
+    regulators = [1, 4]
+    options = {"n_masks": 2, "mode": "mean"}
+    raised = read_network(model, datamodule, OmegaConf.merge(readout("raise"), options), seed=0, regulators=regulators)
+    coupling = read_network(model, datamodule, readout("coupling"), seed=0, regulators=regulators)
+    np.testing.assert_allclose(coupling, raised, rtol=1e-4, atol=1e-5)
+    assert np.all(coupling[:, [0, 2, 3, 5]] == 0) and np.all(coupling[regulators, regulators] == 0)
+    assert np.count_nonzero(coupling) == 2 * 5
+
+
+def test_coupling_read_out_without_the_coupling_is_named_before_training():
+    with pytest.raises(InputError, match="model.gene_coupling=true"):
+        check_readout(readout("coupling"), 8, 2)
+    check_readout(readout("coupling"), 8, 2, gene_coupling=True)
