@@ -36,7 +36,7 @@ CPU_READOUT_CELLS = 128
 
 
 def infer(adata: ad.AnnData, *, tf_names=None, layer: str | None = None, attention: str = "spherical",
-          readout: str = "auto", prior: pd.DataFrame | None = None, n_seeds: int = 1, device: str = "auto",
+          readout: str | None = None, prior: pd.DataFrame | None = None, n_seeds: int = 1, device: str = "auto",
           key_added: str = "grn", overrides=(), out=None) -> pd.DataFrame:
     """Train the GRN transformer on the cells of `adata` and read its network out, as train.py does.
 
@@ -44,8 +44,10 @@ def infer(adata: ad.AnnData, *, tf_names=None, layer: str | None = None, attenti
         shipped TF lists); only TFs present in the data regulate, and preprocessing keeps them. None: every gene.
     layer: read `adata.layers[layer]` (see the module's note for the default and the normalisation chosen).
     attention: "spherical" (signed, FlashSign) or "softmax". readout: "auto" (the knockout when its cost fits
-        grn.readout.network.AUTO_KNOCKOUT_TOKENS, else the attention map), "knockout", "attention", "raise" or
-        "jacobian". n_seeds: models trained and averaged. device: "auto" (a GPU when CUDA has one), "cpu", "gpu".
+        grn.readout.network.AUTO_KNOCKOUT_TOKENS, else the attention map), "knockout", "attention", "raise",
+        "jacobian" or "coupling" (the gene coupling's weights, with model.gene_coupling=true); None: the config's
+        (auto, or what an experiment in `overrides` sets, e.g. "experiment=grn_coupling"). n_seeds: models trained
+        and averaged. device: "auto" (a GPU when CUDA has one), "cpu", "gpu".
     prior: candidate edges, a DataFrame with `source` and `target` columns (e.g. a motif-based base GRN, as
         CellOracle takes): only these edges are returned, with their weights as read out; without tf_names its
         sources are the regulators.
@@ -68,8 +70,9 @@ def infer(adata: ad.AnnData, *, tf_names=None, layer: str | None = None, attenti
     on_gpu = device in ("gpu", "cuda") or (device == "auto" and torch.cuda.is_available())
     expression, source = expression_of(adata, layer)
     counts = _whole_numbers(expression.X)
-    arguments = {"model/attention": attention, "readout.method": readout, "n_seeds": n_seeds,
-                 "trainer": "gpu" if on_gpu else "cpu"}
+    arguments = {"model/attention": attention, "n_seeds": n_seeds, "trainer": "gpu" if on_gpu else "cpu"}
+    if readout is not None:
+        arguments["readout.method"] = readout
     defaults = {"data": "h5ad", "logger": "none", "plots": "false", "data.preprocess.min_genes": "null",
                 "data.loader.num_workers": "0", "++trainer.enable_model_summary": "false"}
     if not counts:

@@ -175,6 +175,22 @@ def test_prior_keeps_only_its_edges_with_the_weights_read_out(tmp_path, referenc
         grn.infer(adata, prior=pd.DataFrame({"source": ["X"], "target": ["G1"]}), overrides=TINY)
 
 
+def test_the_coupling_experiment_returns_the_trained_coupling_from_infer(tmp_path, reference_attention):
+    """overrides=["experiment=grn_coupling"] with readout left unset: the experiment's own read-out, the trained
+    coupling's weights (regulator j's row, target i's column of the checkpoint's matrix), TF rows only."""
+    adata = log_normalised()
+    table = grn.infer(adata, tf_names=TFS, overrides=["experiment=grn_coupling", "trainer.max_epochs=2"],
+                      out=tmp_path)
+    assert adata.uns["grn"]["method"] == "coupling (raw)"
+    model = grn.load_model(tmp_path)
+    assert model.module.hparams.depth == 0 and model.module.hparams.coupling_l2 == 30.0
+    weight = model.module.model.coupling.weight.detach().numpy()
+    index = {gene: i for i, gene in enumerate(model.genes)}
+    expected = [weight[index[source], index[target]] for source, target in zip(table["source"], table["target"])]
+    np.testing.assert_allclose(table["weight"], expected, rtol=1e-6)
+    assert set(table["source"]) == set(TFS) and len(table) == len(TFS) * (len(GENES) - 1)
+
+
 def test_infer_argument_errors():
     adata = log_normalised()
     with pytest.raises(InputError, match="attention must be one of"):
@@ -182,7 +198,7 @@ def test_infer_argument_errors():
     with pytest.raises(InputError, match="device must be one of"):
         grn.infer(adata, device="tpu")
     with pytest.raises(InputError, match=r"overrides set \['readout.method'\]"):
-        grn.infer(adata, overrides=["readout.method=attention"])
+        grn.infer(adata, readout="knockout", overrides=["readout.method=attention"])
     scaled = adata.copy()
     sc.pp.scale(scaled)
     with pytest.raises(InputError, match=r"\.X holds negative values .* layer="):
