@@ -84,7 +84,8 @@ def run(cfg: DictConfig, data=None) -> Network | None:
     if cfg.get("refine"):
         weights = refine(weights, evidence, cfg.refine)
     method, mode = resolve(cfg.readout, inputs.n_vars, n_regulators)
-    metrics = {"dataset": data.uns.get("name", ""), "attention": cfg.model.attention.normaliser,
+    attention = cfg.model.attention.normaliser if cfg.model.depth else "none"  # no transformer block, no attention
+    metrics = {"dataset": data.uns.get("name", ""), "attention": attention,
                "readout": f"{method} ({mode})", "n_cells": int(data.n_obs), "n_genes": len(genes),
                "n_regulators": len(regulators or genes)}
     if fits[-1].val_loss is not None:
@@ -97,7 +98,7 @@ def run(cfg: DictConfig, data=None) -> Network | None:
     network = Network(genes, weights, metrics, regulators, [fit.module for fit in fits])
     if out is not None:
         if scores is not None:
-            print(f"\nGRN scores ({metrics['dataset']}, {metrics['attention']} attention, {method} read-out)\n"
+            print(f"\nGRN scores ({metrics['dataset']}, {_attention_label(metrics)}, {method} read-out)\n"
                   f"{format_scores(scores)}")
         figures = _write_outputs(cfg, network, scored, truth, out)
         for logger in loggers:
@@ -169,17 +170,21 @@ def _write_outputs(cfg: DictConfig, network: Network, scored, truth, out: Path) 
     write_json(network.metrics, out / "metrics.json")
     if not cfg.get("plots", True):
         return {}
-    name, normaliser = network.metrics["dataset"], network.metrics["attention"]
+    name, model = network.metrics["dataset"], _attention_label(network.metrics)
     figures = {"network": out / "network_heatmap.png", "diagram": out / "model_diagram.png"}
     if scored is not None:
         figures["pr_curve"] = out / "pr_curve.png"
-        plot_pr_curve({f"{normaliser} attention": scored}, truth, figures["pr_curve"], title=name,
+        plot_pr_curve({model: scored}, truth, figures["pr_curve"], title=name,
                       regulators=network.regulators)
-    plot_network_heatmap(strongest, network.genes, figures["network"], truth, title=f"{name}: {normaliser}")
+    plot_network_heatmap(strongest, network.genes, figures["network"], truth, title=f"{name}: {model}")
     diagram = network.modules[0].model.diagram
     draw(diagram, figures["diagram"])
     draw(diagram, out / "model_diagram.svg")
     return figures
+
+
+def _attention_label(metrics: dict) -> str:
+    return "no attention" if metrics["attention"] == "none" else f"{metrics['attention']} attention"
 
 
 def _edges_among_truth_genes(weights, genes, truth):

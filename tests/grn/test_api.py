@@ -1,5 +1,7 @@
 """grn.infer, grn.load_model and grn.perturb on small AnnDatas: the same run core as train.py, checkpoints that
 carry what new cells need, and perturbation shifts against a cell-by-cell computation with the model."""
+import json
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -182,6 +184,7 @@ def test_the_coupling_experiment_returns_the_trained_coupling_from_infer(tmp_pat
     table = grn.infer(adata, tf_names=TFS, overrides=["experiment=grn_coupling", "trainer.max_epochs=2"],
                       out=tmp_path)
     assert adata.uns["grn"]["method"] == "coupling (raw)"
+    assert json.loads((tmp_path / "metrics.json").read_text())["attention"] == "none"  # no block, so no attention
     model = grn.load_model(tmp_path)
     assert model.module.hparams.depth == 0 and model.module.hparams.coupling_l2 == 30.0
     weight = model.module.model.coupling.weight.detach().numpy()
