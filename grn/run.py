@@ -136,7 +136,11 @@ def _fit(cfg: DictConfig, data, seed: int, out: Path | None, loggers: list, seve
     for callback in callbacks:
         if several and isinstance(callback, ModelCheckpoint):
             callback.dirpath = str(checkpoints)
-    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    strategy = {}
+    if cfg.model.get("coupling_first_steps") and cfg.trainer.get("strategy") == "ddp":
+        # the coupling trains alone first and the transformer after it: each phase leaves parameters unused
+        strategy = {"strategy": "ddp_find_unused_parameters_true"}
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **strategy)
     last = None if checkpoints is None else checkpoints / "last.ckpt"
     resume_from = str(last) if cfg.get("resume") and last is not None and last.exists() else None
     if resume_from:

@@ -31,3 +31,14 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     assert ddp.corr(single) > 0.9
     assert abs(ddp_metrics["auprc_ratio"] - single_metrics["auprc_ratio"]) < 0.15
     assert abs(ddp_metrics["val_loss"] - single_metrics["val_loss"]) < 0.1 * single_metrics["val_loss"]
+
+
+def test_two_process_ddp_trains_the_coupling_first_as_one_process_does(tmp_path):
+    """With model.coupling_first_steps each phase leaves some parameters without a gradient, which plain DDP
+    refuses; the run core turns on DDP's unused-parameter search for it. The coupling, trained alone for 10 of the
+    27 steps and frozen after, reads out as in one process."""
+    coupling_first = ["model.gene_coupling=true", "model.coupling_first_steps=10", "readout.method=coupling"]
+    single, _ = train(tmp_path / "single", "data.loader.batch_size=64", *coupling_first)
+    ddp, _ = train(tmp_path / "ddp", "trainer=ddp", "trainer.devices=2", "data.loader.batch_size=32", *coupling_first)
+    assert ddp.index.equals(single.index)
+    assert ddp.corr(single) > 0.9
