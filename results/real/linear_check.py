@@ -7,9 +7,13 @@ what the transformer's read-out loses (results/real/README.md). On standardised 
 - regulators_only(l): the same regression on the regulators alone (GENIE3's setting);
 - beta(l) rank 16: beta truncated to its 16 largest singular values (a 16-dimensional head's rank);
 - beta(l) x knockout: each regulator's column scaled by its mean |z_j - z_j(zero expression)|, which is how the
-  knockout read-out sees a linear model (the raise read-out by one standard deviation sees beta itself).
+  knockout read-out sees a linear model (the raise read-out by one standard deviation sees beta itself);
+- beta(l) on kNN-smoothed cells: each cell replaced by the mean of its 15 nearest cells (30 principal components),
+  an imputation against dropout;
+- pseudotime lag: the correlation of regulator j's mean over the 20 cells before a cell in pseudotime with target
+  i in that cell (a regulator acts before its target).
 
-    python results/real/linear_check.py mDC_TFs500 hHep_TFs500 mESC_TFs500 mHSC-GM_TFs500   (repository root)
+    python results/real/linear_check.py mDC_TFs500 hHep_TFs500 mESC_TFs500 mHSC-GM_TFs500 mDC_TFs1000 hHep_TFs1000
 """
 import sys
 
@@ -38,6 +42,24 @@ def regulators_only(C, rows, l):
     return weights
 
 
+def knn_smoothed(z, k=15, components=30):
+    u, s, _ = np.linalg.svd(z - z.mean(0), full_matrices=False)
+    scores = u[:, :components] * s[:components]
+    distances = ((scores[:, None] - scores[None]) ** 2).sum(-1)
+    return z[np.argsort(distances, axis=1)[:, :k]].mean(1)
+
+
+def pseudotime_lag(z, pseudotime, k=20):
+    z = z[np.argsort(pseudotime)]
+    totals = np.cumsum(np.vstack([np.zeros((1, z.shape[1])), z]), axis=0)
+    before, now = standardised((totals[k:-1] - totals[:-k - 1]) / k), standardised(z[k:])
+    return before.T @ now / len(now)
+
+
+def standardised(x):
+    return (x - x.mean(0)) / (x.std(0) + 1e-8)
+
+
 def main(names):
     preprocessing = OmegaConf.load("configs/data/real.yaml").preprocess
     for name in names:
@@ -56,6 +78,10 @@ def main(names):
                     "regulators_only(10)": regulators_only(C, rows, 10),
                     "beta(30) rank 16": (u[:, :16] * s[:16]) @ vt[:16],
                     "beta(10) x knockout": beta(C, 10) * knockout_distance[:, None]}
+        smooth = standardised(knn_smoothed(z))
+        for l in (30, 100):
+            networks[f"beta({l}) on kNN-smoothed cells"] = beta(smooth.T @ smooth / len(smooth), l)
+        networks["pseudotime lag"] = pseudotime_lag(z, data.obs.iloc[:, 0].to_numpy())
         for label, weights in networks.items():
             network = pd.DataFrame({"source": np.repeat(regulators, len(genes)), "target": np.tile(genes, len(rows)),
                                     "weight": weights[rows].ravel()})
