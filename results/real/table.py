@@ -17,7 +17,7 @@ from grn.io import atomic_write
 
 HERE = Path(__file__).parent
 README = HERE.parents[1] / "README.md"
-SOURCES = ["spherical_h200.csv", "gpu2_h100.csv", "gpu3_h100.csv", "gpu6_h100.csv", "gpu7_h100.csv", "coupling_only_cpu.csv", "gpu8_h100.csv", "coupling_only_30_cpu.csv", "coupling_only_30_seeds3_cpu.csv", "spherical_cpu.csv", "softmax_cpu.csv", "beeline_cpu_peers.csv", "mccalla_cpu_peers.csv", "regdiffusion_cpu.csv"]
+SOURCES = ["spherical_h200.csv", "gpu2_h100.csv", "gpu3_h100.csv", "gpu6_h100.csv", "gpu7_h100.csv", "coupling_only_cpu.csv", "gpu8_h100.csv", "coupling_only_30_cpu.csv", "coupling_only_30_seeds3_cpu.csv", "gpu10_h100.csv", "spherical_cpu.csv", "softmax_cpu.csv", "beeline_cpu_peers.csv", "mccalla_cpu_peers.csv", "regdiffusion_cpu.csv"]
 OURS = ("spherical", "softmax", "coupling")  # method names that start so are our models; the rest are peers
 
 
