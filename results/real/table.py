@@ -40,11 +40,11 @@ def wins_over_peers(results: pd.DataFrame, method: str, score: str) -> tuple[int
     return int((table[method] > table[peers].max(axis=1))[scored].sum()), int(scored.sum())
 
 
-def where_ours_ran(results: pd.DataFrame) -> str:
-    """The AUPRC ratio table, kept to the settings where one of our models has a row."""
-    ran = results[results["method"].astype(str).str.startswith(OURS) & results["auprc_ratio"].notna()]
+def where_ours_ran(results: pd.DataFrame, score: str = "auprc_ratio") -> str:
+    """The table of `score`, kept to the settings where one of our models has a row."""
+    ran = results[results["method"].astype(str).str.startswith(OURS) & results[score].notna()]
     kept = results.merge(ran[["dataset", "truth"]].drop_duplicates(), on=["dataset", "truth"])
-    return score_table(kept.astype({"method": str}), "auprc_ratio", list(results["method"].cat.categories))
+    return score_table(kept.astype({"method": str}), score, list(results["method"].cat.categories))
 
 
 def main():
@@ -62,7 +62,10 @@ def main():
     lines += ["", "### Where our models ran (the README's table)", "", where_ours_ran(results)]
     atomic_write(HERE / "results.csv", lambda tmp: results.to_csv(tmp, index=False))
     atomic_write(HERE / "summary.md", lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
-    table = where_ours_ran(results).split("\n", 2)[2]  # without its heading
+    # the AUPRC ratio in the open, EPR and AUROC folded under it; each without its heading
+    tables = {score: where_ours_ran(results, score).split("\n", 2)[2] for score in SCORES}
+    table = tables[SCORES[0]] + "".join(
+        f"\n\n<details><summary>{score}</summary>\n\n{tables[score]}\n\n</details>" for score in SCORES[1:])
     readme = re.sub(r"<!-- real-table -->.*?<!-- /real-table -->",
                     lambda _: f"<!-- real-table -->\n{table}\n<!-- /real-table -->", README.read_text(), flags=re.S)
     atomic_write(README, lambda tmp: Path(tmp).write_text(readme))
