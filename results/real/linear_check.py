@@ -60,6 +60,16 @@ def standardised(x):
     return (x - x.mean(0)) / (x.std(0) + 1e-8)
 
 
+def auprc_by_truth(adata, genes, regulators, weights):
+    """AUPRC ratio per truth of a (regulator j, target i) matrix over `genes`, as grn.evaluate_real scores: the
+    truths' regulators -> every other gene."""
+    rows = [genes.index(gene) for gene in regulators]
+    network = pd.DataFrame({"source": np.repeat(regulators, len(genes)), "target": np.tile(genes, len(rows)),
+                            "weight": weights[rows].ravel()})
+    network = network[network["source"] != network["target"]]
+    return {truth: round(score_real(network, table, genes)["auprc_ratio"], 2) for truth, table in adata.uns["truths"].items()}
+
+
 def main(names):
     preprocessing = OmegaConf.load("configs/data/real.yaml").preprocess
     for name in names:
@@ -83,12 +93,7 @@ def main(names):
             networks[f"beta({l}) on kNN-smoothed cells"] = beta(smooth.T @ smooth / len(smooth), l)
         networks["pseudotime lag"] = pseudotime_lag(z, data.obs.iloc[:, 0].to_numpy())
         for label, weights in networks.items():
-            network = pd.DataFrame({"source": np.repeat(regulators, len(genes)), "target": np.tile(genes, len(rows)),
-                                    "weight": weights[rows].ravel()})
-            network = network[network["source"] != network["target"]]
-            scores = {truth: round(score_real(network, table, genes)["auprc_ratio"], 2)
-                      for truth, table in adata.uns["truths"].items()}
-            print(name, label, scores, flush=True)
+            print(name, label, auprc_by_truth(adata, genes, regulators, weights), flush=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from hydra import compose, initialize_config_dir
 
@@ -20,8 +19,8 @@ import grn.run as run_module
 from grn.data.preprocess import preprocess
 from grn.data.real import load_real
 from grn.evaluate_real import truth_regulators
-from grn.scoring.metrics import score_real
 import kernels
+from linear_check import auprc_by_truth  # this folder, beside the script
 
 
 def detached_l2_attention(q, k, v, key_padding_mask, eps):
@@ -39,15 +38,14 @@ def check_equal_forward():
     assert torch.allclose(detached_l2_attention(q, k, v, mask, 1e-6), kernels.flashsign(q, k, v, mask, eps=1e-6))
 
 
-captured = {}
 original = network.read_network
 
 
 def read_twice(model, *args, **kwargs):
     start = time.time()
-    captured["as trained"] = original(model, *args, **kwargs)
+    as_trained = original(model, *args, **kwargs)
     print("read as trained", round(time.time() - start), "s", flush=True)
-    report("as trained", captured["as trained"])
+    report("as trained", as_trained)
     swapped = []
     for module in model.modules():
         normaliser = getattr(module, "normaliser", None)
@@ -56,25 +54,19 @@ def read_twice(model, *args, **kwargs):
             swapped.append(module)
     assert swapped, "no L2 attention found"
     start = time.time()
-    captured["r held fixed"] = original(model, *args, **kwargs)
+    held_fixed = original(model, *args, **kwargs)
     print("read with r fixed", round(time.time() - start), "s", len(swapped), "attentions", flush=True)
-    report("r held fixed", captured["r held fixed"])
-    return captured["as trained"]
+    report("r held fixed", held_fixed)
+    return as_trained
 
 
-SCORING = {}
+SCORING = {}  # what report() needs: the dataset, its preprocessed genes and the truths' regulators
 
 
 def report(label, effects):
-    adata, data, regulators, name = SCORING["adata"], SCORING["data"], SCORING["regulators"], SCORING["name"]
-    genes = list(data.var_names)
-    rows = [genes.index(gene) for gene in regulators]
+    adata, genes, regulators = SCORING["adata"], SCORING["genes"], SCORING["regulators"]
     weights = np.asarray(effects).T  # (regulator j, target i)
-    net = pd.DataFrame({"source": np.repeat(regulators, len(genes)), "target": np.tile(genes, len(rows)),
-                        "weight": weights[rows].ravel()})
-    net = net[net["source"] != net["target"]]
-    scores = {truth: round(score_real(net, table, genes)["auprc_ratio"], 2) for truth, table in adata.uns["truths"].items()}
-    print(name, label, scores, flush=True)
+    print(SCORING["name"], label, auprc_by_truth(adata, genes, regulators, weights), flush=True)
 
 
 def main(name):
@@ -85,7 +77,7 @@ def main(name):
     adata = load_real(f"../shared/data/real/beeline/{name}")
     regulators = truth_regulators(adata)
     data = preprocess(adata, **cfg.data.preprocess)
-    SCORING.update(adata=adata, data=data, regulators=regulators, name=name)
+    SCORING.update(adata=adata, genes=list(data.var_names), regulators=regulators, name=name)
     run_module.read_network = read_twice
     network.read_network = read_twice
     start = time.time()
