@@ -27,6 +27,7 @@ from triton.runtime.jit import create_function_from_signature
 
 from benchmarks.kernels import parse_shape
 from benchmarks.results import source_commit, write_results
+from benchmarks.sweep_gram import variations
 from kernels import triton_common
 
 TARGET = GPUTarget("cuda", 90, 32)
@@ -95,15 +96,16 @@ def report(compiled):
                 staged_in_loops=staged_in_loops(ttgir))
 
 
-def launches(module, shape):
-    """(kernel name, role, report) for each launch of `module`'s split-kernel forward and backward at `shape`."""
+def launches(module, shape, tiles=None):
+    """(kernel name, role, grid, report) for each launch of `module`'s split-kernel forward and backward at
+    `shape`, at `tiles` (default: the module's TILES)."""
     caught = []
 
     def catch(kernel, grid, tensors, scalars, **meta):
         role = "backward" if meta.get("WEIGHTED") or meta.get("BACKWARD") else "forward"
         caught.append((kernel.__name__, role, tuple(grid), compile_for_hopper(kernel, (*tensors, *scalars), meta)))
 
-    tiles = module.TILES._replace(one_pass_max_keys=0, one_pass_backward_max_keys=0)
+    tiles = (tiles or module.TILES)._replace(one_pass_max_keys=0, one_pass_backward_max_keys=0)
     q, k, v, do = (torch.empty(shape, dtype=torch.bfloat16) for _ in range(4))
     original = triton_common.launch
     triton_common.launch = catch
@@ -123,10 +125,20 @@ def load(path):
     return module
 
 
+def table_row(version, tiles, shape, name, role, grid, row):
+    staged = ", ".join(f"{op.split('.')[1]} {n}" for op, n in sorted(row["staged_in_loops"].items()))
+    return (f"| {version} | {tiles} | {shape} | {name} | {role} | {grid} | {row['warps']} | {row['registers']} | "
+            f"{row['spill_bytes']} | {row['shared_bytes'] / 1024:.1f} | "
+            f"{row['resident_warps'] / _SM_WARPS:.1%} ({row['occupancy_bound']}) | {row['pipelined_loads']} | "
+            f"{' '.join(row['dots'])} | {staged or '-'} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shapes", nargs="+", type=parse_shape, default=SHAPES, metavar="B,H,N,D")
     parser.add_argument("--kernels", nargs="*", default=[], help="other kernels/flashsign_gram.py files")
+    parser.add_argument("--variations", action="store_true",
+                        help="also each of benchmarks.sweep_gram's variations of TILES, listing the launches it changes")
     parser.add_argument("--markdown", help="write the table here")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()
@@ -135,21 +147,25 @@ def main():
     versions = {"main": "kernels/flashsign_gram.py", **{path: path for path in args.kernels}}
     rows = []
     lines = [f"triton {triton.__version__}, target sm_90a, commit {source_commit()}", "",
-             "| version | shape | kernel | role | grid | warps | registers | spill bytes | shared KiB "
-             "| occupancy (bound) | async loads | dots | staged in loops |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| version | tiles | shape | kernel | role | grid | warps | registers | spill bytes | shared KiB "
+             "| occupancy (bound) | async loads | dots | staged in loops |", "|---" * 14 + "|"]
     print("\n".join(lines))
-    for label, path in versions.items():
+    for version, path in versions.items():
         module = load(path)
         for shape in args.shapes:
-            for name, role, grid, row in launches(module, shape):
-                rows.append(dict(version=label, shape=list(shape), kernel=name, role=role, grid=list(grid), **row))
-                staged = ", ".join(f"{op.split('.')[1]} {n}" for op, n in sorted(row["staged_in_loops"].items()))
-                lines.append(f"| {label} | {shape} | {name} | {role} | {grid} | {row['warps']} | {row['registers']} | "
-                             f"{row['spill_bytes']} | {row['shared_bytes'] / 1024:.1f} | "
-                             f"{row['resident_warps'] / _SM_WARPS:.1%} ({row['occupancy_bound']}) | "
-                             f"{row['pipelined_loads']} | {' '.join(row['dots'])} | "
-                             f"{staged or '-'} |")
-                print(lines[-1], flush=True)
+            tile_sets = variations(module.TILES, shape[3]) if args.variations else [("TILES", module.TILES)]
+            as_tiles = None
+            for label, tiles in tile_sets:
+                caught = launches(module, shape, tiles)
+                as_tiles = as_tiles or caught
+                for launch in caught:
+                    if label != "TILES" and launch in as_tiles:
+                        continue  # a launch this variation leaves as TILES has it
+                    name, role, grid, row = launch
+                    rows.append(dict(version=version, tiles=label, shape=list(shape), kernel=name, role=role,
+                                     grid=list(grid), **row))
+                    lines.append(table_row(version, label, shape, *launch))
+                    print(lines[-1], flush=True)
     write_results("\n".join(lines) + "\n", dict(triton=triton.__version__, target="sm_90a", commit=source_commit(),
                                                  rows=rows), args.markdown, args.json)
 

@@ -30,7 +30,8 @@ from kernels.reference import spherical_attention_reference
 def variations(tiles, head_dim):
     """(label, Tiles): TILES, then each with one value of one table's entry at `head_dim` changed: a
     block of rows halved or doubled, the other column block (D or D/2), the other warp count, a
-    pipeline stage more or fewer; and the programs per launch halved or doubled."""
+    pipeline stage more or fewer, the row map's pipeline one or two stages deeper (forward or backward);
+    the programs per launch halved or doubled; and the row map's programs quartered or multiplied."""
     yield "TILES", tiles
     for table in ("reduce", "reduce_backward", "rows"):
         entry = getattr(tiles, table)[head_dim]
@@ -46,16 +47,29 @@ def variations(tiles, head_dim):
         for changed in changes:
             if min(changed[:2]) >= 16 and changed[1] <= head_dim:
                 yield f"{table}={changed}", tiles._replace(**{table: {**getattr(tiles, table), head_dim: changed}})
+    stages = tiles.row_stages[head_dim]
+    for direction in range(2):  # forward, backward
+        for more in (1, 2):
+            deeper = tuple(stage + more * (i == direction) for i, stage in enumerate(stages))
+            yield f"row_stages={deeper}", tiles._replace(row_stages={**tiles.row_stages, head_dim: deeper})
     for programs in (tiles.programs // 2, tiles.programs * 2):
         yield f"programs={programs}", tiles._replace(programs=programs)
     # the row map from a few long programs per head to one program per row block, each with the rows'
     # block doubled too
     rows = tiles.rows[head_dim]
     for row_programs in (tiles.row_programs * 4, tiles.row_programs * 64):
-        fewer = tiles._replace(row_programs=row_programs)
-        yield f"row_programs={row_programs}", fewer
+        more_programs = tiles._replace(row_programs=row_programs)
+        yield f"row_programs={row_programs}", more_programs
         doubled = (rows[0] * 2, *rows[1:])
-        yield f"row_programs={row_programs}, rows={doubled}", fewer._replace(rows={**tiles.rows, head_dim: doubled})
+        yield (f"row_programs={row_programs}, rows={doubled}",
+               more_programs._replace(rows={**tiles.rows, head_dim: doubled}))
+    # and to fewer, longer programs, alone and with a pipeline one stage deeper both ways, which only a
+    # program's later blocks profit from
+    longer = tiles._replace(row_programs=tiles.row_programs // 4)
+    yield f"row_programs={longer.row_programs}", longer
+    deeper = (stages[0] + 1, stages[1] + 1)
+    yield (f"row_programs={longer.row_programs}, row_stages={deeper}",
+           longer._replace(row_stages={**tiles.row_stages, head_dim: deeper}))
 
 
 def split_form(tiles):

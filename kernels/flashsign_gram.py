@@ -440,6 +440,8 @@ class Tiles(NamedTuple):
     reduce: dict  # _gram_kernel forward: (BLOCK_N, BLOCK_C, num_warps, num_stages)
     reduce_backward: dict  # _gram_kernel backward, likewise
     rows: dict  # _rows_kernel: (BLOCK_M, BLOCK_C, num_warps forward, num_warps backward)
+    row_stages: dict  # _rows_kernel's software pipeline (forward, backward): above 1, the next blocks' rows load
+    # while a block is mapped, at one more set of row tiles in shared memory per stage
     one_pass_max_keys: int  # the one-pass forward up to this many keys ...
     one_pass: dict  # ... at these head dims: (BLOCK_M, BLOCK_N, num_warps, num_stages)
     one_pass_backward_max_keys: int  # the one-pass backward likewise
@@ -456,6 +458,7 @@ TILES = Tiles(
     reduce_backward={16: (128, 16, 4, 2), 32: (64, 32, 4, 2), 64: (64, 64, 4, 2), 128: (32, 32, 4, 2),
                      256: (16, 32, 4, 2)},
     rows={16: (128, 16, 4, 4), 32: (64, 32, 4, 4), 64: (32, 64, 4, 2), 128: (64, 32, 4, 4), 256: (16, 32, 4, 4)},
+    row_stages={16: (1, 1), 32: (1, 1), 64: (1, 1), 128: (1, 1), 256: (1, 1)},
     one_pass_max_keys=1024, one_pass={64: (128, 128, 4, 3)},
     one_pass_backward_max_keys=256, one_pass_backward={16: (256, 128, 4, 2), 32: (128, 64, 4, 2)})
 
@@ -518,7 +521,7 @@ def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_m
     keep, stride_mb, stride_mn = keep_args
     o, dq, dk, dv = outputs
     grad_strides = do.stride() if backward else (0, 0, 0, 0)
-    options = {} if INTERPRETED else dict(num_warps=warps[backward], num_stages=1)
+    options = {} if INTERPRETED else dict(num_warps=warps[backward], num_stages=tiles.row_stages[head_dim][backward])
     roles = 2 if backward and block_c == head_dim else 1  # query rows and key rows: see _rows_kernel
     common.launch(
         _rows_kernel, (roles * triton.cdiv(blocks, blocks_per_program), batch * heads),

@@ -66,4 +66,47 @@ def test_compiles_every_launch_for_hopper(tmp_path):
         assert 0 < row["registers"] <= 255 and row["dots"]
         assert row["resident_warps"] == kernel_static.resident_warps(row["registers"], row["shared_bytes"],
                                                                      row["warps"])[0]
-    assert (tmp_path / "static.md").read_text().count("| main | (1, 2, 512, 16) |") == 4
+    assert (tmp_path / "static.md").read_text().count("| main | TILES | (1, 2, 512, 16) |") == 4
+
+
+def test_row_stages_pipeline_the_row_maps_loads():
+    """TILES.row_stages reaches the compiler: one stage loads each block's rows when it is mapped, two issue
+    the next block's loads asynchronously (an independent check of the launcher's options, in the TTGIR)."""
+    script = """
+import json
+from benchmarks import kernel_static
+from kernels import flashsign_gram as gram
+deeper = gram.TILES._replace(row_stages={**gram.TILES.row_stages, 32: (2, 2)})
+print(json.dumps([[row["pipelined_loads"] for name, _, _, row in kernel_static.launches(gram, (1, 2, 512, 32), tiles)
+                   if name == "_rows_kernel"] for tiles in (gram.TILES._replace(row_stages={32: (1, 1)}), deeper)]))
+"""
+    env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True,
+                         cwd=pathlib.Path(__file__).parents[2]).stdout
+    one_stage, two_stages = json.loads(out.splitlines()[-1])
+    assert one_stage == [0, 0]
+    assert min(two_stages) > 0
+
+
+def test_variations_list_only_the_launches_they_change(tmp_path, monkeypatch):
+    """With --variations a candidate's row appears only where its compiled launch differs from TILES'."""
+    def report(registers):
+        return dict(registers=registers, spill_bytes=0, shared_bytes=1024, warps=4, resident_warps=16,
+                    occupancy_bound="shared", pipelined_loads=0, dots=["tt.dot"], staged_in_loops={})
+
+    def fake_launches(module, shape, tiles):
+        forward_registers, backward_registers = tiles
+        return [("_rows_kernel", "forward", (1, 2), report(forward_registers)),
+                ("_rows_kernel", "backward", (2, 2), report(backward_registers))]
+
+    monkeypatch.setattr(kernel_static.triton_common, "INTERPRETED", False)
+    monkeypatch.setattr(kernel_static, "launches", fake_launches)
+    monkeypatch.setattr(kernel_static, "variations",
+                        lambda tiles, head_dim: iter([("TILES", (96, 178)), ("deeper forward", (100, 178)),
+                                                      ("same", (96, 178))]))
+    monkeypatch.setattr(sys, "argv", ["kernel_static", "--variations", "--shapes", "1,2,512,16",
+                                      "--json", str(tmp_path / "rows.json")])
+    kernel_static.main()
+    rows = json.loads((tmp_path / "rows.json").read_text())["rows"]
+    assert [(row["tiles"], row["role"], row["registers"]) for row in rows] == [
+        ("TILES", "forward", 96), ("TILES", "backward", 178), ("deeper forward", "forward", 100)]
