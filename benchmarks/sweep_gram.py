@@ -30,46 +30,41 @@ from kernels.reference import spherical_attention_reference
 def variations(tiles, head_dim):
     """(label, Tiles): TILES, then each with one value of one table's entry at `head_dim` changed: a
     block of rows halved or doubled, the other column block (D or D/2), the other warp count, a
-    pipeline stage more or fewer, the row map's pipeline one or two stages deeper (forward or backward);
-    the programs per launch halved or doubled; and the row map's programs quartered or multiplied."""
+    pipeline stage more or fewer (and for the row maps, rows and warps doubled together); the programs per
+    launch halved or doubled; and the row map's programs quartered or multiplied."""
     yield "TILES", tiles
-    for table in ("reduce", "reduce_backward", "rows"):
-        entry = getattr(tiles, table)[head_dim]
-        rows, columns, warps, last = entry
-        other_warps = 8 if warps == 4 else 4
-        if table == "rows":  # the last value is the backward's warps
-            last_values = (8 if last == 4 else 4,)
-        else:
-            last_values = tuple(s for s in (last - 1, last + 1) if s >= 1)
-        changes = [(rows // 2, columns, warps, last), (rows * 2, columns, warps, last),
-                   (rows, head_dim if columns != head_dim else head_dim // 2, warps, last),
-                   (rows, columns, other_warps, last)] + [(rows, columns, warps, value) for value in last_values]
+    for table in ("reduce", "reduce_backward", "rows", "rows_backward"):
+        rows, columns, warps, stages = getattr(tiles, table)[head_dim]
+        changes = [(rows // 2, columns, warps, stages), (rows * 2, columns, warps, stages),
+                   (rows, head_dim if columns != head_dim else head_dim // 2, warps, stages),
+                   (rows, columns, 8 if warps == 4 else 4, stages)]
+        changes += [(rows, columns, warps, value) for value in (stages - 1, stages + 1) if value >= 1]
+        if table.startswith("rows"):  # twice the rows on twice the warps: the same rows a warp
+            changes.append((rows * 2, columns, warps * 2, stages))
         for changed in changes:
             if min(changed[:2]) >= 16 and changed[1] <= head_dim:
                 yield f"{table}={changed}", tiles._replace(**{table: {**getattr(tiles, table), head_dim: changed}})
-    stages = tiles.row_stages[head_dim]
-    for direction in range(2):  # forward, backward
-        for more in (1, 2):
-            deeper = tuple(stage + more * (i == direction) for i, stage in enumerate(stages))
-            yield f"row_stages={deeper}", tiles._replace(row_stages={**tiles.row_stages, head_dim: deeper})
     for programs in (tiles.programs // 2, tiles.programs * 2):
         yield f"programs={programs}", tiles._replace(programs=programs)
     # the row map from a few long programs per head to one program per row block, each with the rows'
-    # block doubled too
-    rows = tiles.rows[head_dim]
+    # blocks doubled too
     for row_programs in (tiles.row_programs * 4, tiles.row_programs * 64):
         more_programs = tiles._replace(row_programs=row_programs)
         yield f"row_programs={row_programs}", more_programs
-        doubled = (rows[0] * 2, *rows[1:])
-        yield (f"row_programs={row_programs}, rows={doubled}",
-               more_programs._replace(rows={**tiles.rows, head_dim: doubled}))
-    # and to fewer, longer programs, alone and with a pipeline one stage deeper both ways, which only a
-    # program's later blocks profit from
+        yield f"row_programs={row_programs}, rows doubled", both_row_maps(
+            more_programs, head_dim, lambda rows, columns, warps, stages: (rows * 2, columns, warps, stages))
+    # and to fewer, longer programs, alone and with a pipeline a stage deeper, which only a program's later
+    # blocks profit from
     longer = tiles._replace(row_programs=tiles.row_programs // 4)
     yield f"row_programs={longer.row_programs}", longer
-    deeper = (stages[0] + 1, stages[1] + 1)
-    yield (f"row_programs={longer.row_programs}, row_stages={deeper}",
-           longer._replace(row_stages={**tiles.row_stages, head_dim: deeper}))
+    yield f"row_programs={longer.row_programs}, a stage more", both_row_maps(
+        longer, head_dim, lambda rows, columns, warps, stages: (rows, columns, warps, stages + 1))
+
+
+def both_row_maps(tiles, head_dim, change):
+    """`tiles` with the forward and backward row maps' entries at `head_dim` changed by change(*entry)."""
+    return tiles._replace(**{table: {**getattr(tiles, table), head_dim: change(*getattr(tiles, table)[head_dim])}
+                             for table in ("rows", "rows_backward")})
 
 
 def split_form(tiles):

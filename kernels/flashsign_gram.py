@@ -439,9 +439,9 @@ class Tiles(NamedTuple):
     row_programs: int  # programs per launch that the row maps aim for, each mapping consecutive row blocks
     reduce: dict  # _gram_kernel forward: (BLOCK_N, BLOCK_C, num_warps, num_stages)
     reduce_backward: dict  # _gram_kernel backward, likewise
-    rows: dict  # _rows_kernel: (BLOCK_M, BLOCK_C, num_warps forward, num_warps backward)
-    row_stages: dict  # _rows_kernel's software pipeline (forward, backward): above 1, the next blocks' rows load
-    # while a block is mapped, at one more set of row tiles in shared memory per stage
+    rows: dict  # _rows_kernel forward: (BLOCK_M, BLOCK_C, num_warps, num_stages); above 1 stage, the
+    # program's next blocks of rows load while one is mapped
+    rows_backward: dict  # _rows_kernel backward, likewise
     one_pass_max_keys: int  # the one-pass forward up to this many keys ...
     one_pass: dict  # ... at these head dims: (BLOCK_M, BLOCK_N, num_warps, num_stages)
     one_pass_backward_max_keys: int  # the one-pass backward likewise
@@ -457,8 +457,9 @@ TILES = Tiles(
     reduce={16: (128, 16, 4, 3), 32: (128, 32, 4, 3), 64: (64, 64, 4, 3), 128: (64, 32, 4, 3), 256: (32, 32, 8, 2)},
     reduce_backward={16: (128, 16, 4, 2), 32: (64, 32, 4, 2), 64: (64, 64, 4, 2), 128: (32, 32, 4, 2),
                      256: (16, 32, 4, 2)},
-    rows={16: (128, 16, 4, 4), 32: (64, 32, 4, 4), 64: (32, 64, 4, 2), 128: (64, 32, 4, 4), 256: (16, 32, 4, 4)},
-    row_stages={16: (1, 1), 32: (1, 1), 64: (1, 1), 128: (1, 1), 256: (1, 1)},
+    rows={16: (128, 16, 4, 1), 32: (64, 32, 4, 1), 64: (32, 64, 4, 1), 128: (64, 32, 4, 1), 256: (16, 32, 4, 1)},
+    rows_backward={16: (128, 16, 4, 1), 32: (64, 32, 4, 1), 64: (32, 64, 2, 1), 128: (64, 32, 4, 1),
+                   256: (16, 32, 4, 1)},
     one_pass_max_keys=1024, one_pass={64: (128, 128, 4, 3)},
     one_pass_backward_max_keys=256, one_pass_backward={16: (256, 128, 4, 2), 32: (128, 64, 4, 2)})
 
@@ -511,7 +512,7 @@ def _reduce(a, y, keep_args, o_and_r, has_mask, tiles):
 def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_mask, tiles):
     batch, heads, n, head_dim = q.shape
     backward = do is not None
-    block_m, block_c, *warps = tiles.rows[head_dim]
+    block_m, block_c, warps, stages = (tiles.rows_backward if backward else tiles.rows)[head_dim]
     if INTERPRETED:
         block_m = min(64, max(16, triton.next_power_of_2(n)))
     blocks = triton.cdiv(n, block_m)
@@ -521,7 +522,7 @@ def _map_rows(q, k, v, do, keep_args, gram, dgram, r, delta, outputs, eps, has_m
     keep, stride_mb, stride_mn = keep_args
     o, dq, dk, dv = outputs
     grad_strides = do.stride() if backward else (0, 0, 0, 0)
-    options = {} if INTERPRETED else dict(num_warps=warps[backward], num_stages=tiles.row_stages[head_dim][backward])
+    options = {} if INTERPRETED else dict(num_warps=warps, num_stages=stages)
     roles = 2 if backward and block_c == head_dim else 1  # query rows and key rows: see _rows_kernel
     common.launch(
         _rows_kernel, (roles * triton.cdiv(blocks, blocks_per_program), batch * heads),

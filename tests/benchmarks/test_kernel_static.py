@@ -59,7 +59,8 @@ def test_compiles_every_launch_for_hopper(tmp_path):
     assert [(row["kernel"], row["role"]) for row in rows] == [
         ("_gram_kernel", "forward"), ("_rows_kernel", "forward"), ("_gram_kernel", "backward"),
         ("_rows_kernel", "backward")]
-    block_m, _, forward_warps, backward_warps = flashsign_gram.TILES.rows[16]
+    block_m, _, forward_warps, _ = flashsign_gram.TILES.rows[16]
+    backward_warps = flashsign_gram.TILES.rows_backward[16][2]
     assert rows[1]["warps"] == forward_warps and rows[3]["warps"] == backward_warps
     assert rows[1]["grid"] == [512 // block_m, 2]
     for row in rows:
@@ -69,16 +70,17 @@ def test_compiles_every_launch_for_hopper(tmp_path):
     assert (tmp_path / "static.md").read_text().count("| main | TILES | (1, 2, 512, 16) |") == 4
 
 
-def test_row_stages_pipeline_the_row_maps_loads():
-    """TILES.row_stages reaches the compiler: one stage loads each block's rows when it is mapped, two issue
+def test_row_map_stages_pipeline_its_loads():
+    """The row maps' stages in TILES reach the compiler: one stage loads each block's rows when it is mapped, two issue
     the next block's loads asynchronously (an independent check of the launcher's options, in the TTGIR)."""
     script = """
 import json
 from benchmarks import kernel_static
 from kernels import flashsign_gram as gram
-deeper = gram.TILES._replace(row_stages={**gram.TILES.row_stages, 32: (2, 2)})
+one, two = ({32: (64, 32, 4, stages)} for stages in (1, 2))
 print(json.dumps([[row["pipelined_loads"] for name, _, _, row in kernel_static.launches(gram, (1, 2, 512, 32), tiles)
-                   if name == "_rows_kernel"] for tiles in (gram.TILES._replace(row_stages={32: (1, 1)}), deeper)]))
+                   if name == "_rows_kernel"] for tiles in (gram.TILES._replace(rows=one, rows_backward=one),
+                                                            gram.TILES._replace(rows=two, rows_backward=two))]))
 """
     env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
     out = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True,

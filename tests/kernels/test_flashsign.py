@@ -172,7 +172,7 @@ def test_gram_row_map_programs_over_several_row_blocks(monkeypatch, dtype, head_
 
     monkeypatch.setattr(common, "launch", recording_launch)
     check_against_float64((1, 2, 150, head_dim), dtype, "cpu", "random")
-    whole_matrices = gram_form.TILES.rows[head_dim][1] == head_dim
+    whole_matrices = gram_form.TILES.rows_backward[head_dim][1] == head_dim
     assert grids == [(2, 2), (4 if whole_matrices else 2, 2)]  # forward, backward; for each of the two heads
 
 
