@@ -1,17 +1,20 @@
 """What the compiler makes of the Gram form's kernels for an H100, without a GPU: registers, spills, shared memory.
 
-    python -m benchmarks.kernel_static [--shapes B,H,N,D ...] [--kernels PATH ...] [--markdown PATH] [--json PATH]
+    python -m benchmarks.kernel_static [--shapes B,H,N,D ...] [--kernels PATH ...] [--variations] [--markdown PATH]
+                                       [--json PATH]
 
 Each shape's bf16 forward and backward (the split kernels, as benchmarks.sweep_gram times them) run on CPU
 tensors with the launches caught instead of made: every launch is compiled ahead of time for sm_90a by the Triton
 installed (use the device's version: triton 3.6 in results/kernels/TUNING.md), and ptxas reports its registers
 and spills. From the TTGIR come the shared memory a program holds, its warps, and the layout conversions and
 shared-memory stores inside loops (`ttg.local_alloc` / `ttg.local_store` / `ttg.convert_layout` under an
-`scf.for`): the staging that a loop repeats. --kernels compiles other versions of kernels/flashsign_gram.py
-(file paths) beside main's, as sweep_gram's --baseline times them. This measures no time: it says what a
-kernel change does to the code before a device call times it.
+`scf.for`): the staging that a loop repeats. Each launch's PTX is hashed, so two versions that compile to the
+same code show it. --kernels compiles other versions of kernels/flashsign_gram.py (file paths) beside main's, as
+sweep_gram's --baseline times them; --variations compiles sweep_gram's candidate tiles. This measures no time: it
+says what a kernel change does to the code before a device call times it.
 """
 import argparse
+import hashlib
 import importlib.util
 import os
 import re
@@ -93,7 +96,8 @@ def report(compiled):
     resident, bound = resident_warps(registers, shared, warps)
     return dict(registers=registers, spill_bytes=spills, shared_bytes=shared, warps=warps, resident_warps=resident,
                 occupancy_bound=bound, pipelined_loads=ttgir.count("ttg.async_copy_global_to_local"), dots=dots,
-                staged_in_loops=staged_in_loops(ttgir))
+                staged_in_loops=staged_in_loops(ttgir),
+                ptx_sha1=hashlib.sha1(compiled.asm["ptx"].encode()).hexdigest())  # same code, same hash
 
 
 def launches(module, shape, tiles=None):
@@ -130,7 +134,7 @@ def table_row(version, tiles, shape, name, role, grid, row):
     return (f"| {version} | {tiles} | {shape} | {name} | {role} | {grid} | {row['warps']} | {row['registers']} | "
             f"{row['spill_bytes']} | {row['shared_bytes'] / 1024:.1f} | "
             f"{row['resident_warps'] / _SM_WARPS:.1%} ({row['occupancy_bound']}) | {row['pipelined_loads']} | "
-            f"{' '.join(row['dots'])} | {staged or '-'} |")
+            f"{' '.join(row['dots'])} | {staged or '-'} | {row['ptx_sha1'][:8]} |")
 
 
 def main():
@@ -138,7 +142,8 @@ def main():
     parser.add_argument("--shapes", nargs="+", type=parse_shape, default=SHAPES, metavar="B,H,N,D")
     parser.add_argument("--kernels", nargs="*", default=[], help="other kernels/flashsign_gram.py files")
     parser.add_argument("--variations", action="store_true",
-                        help="also each of benchmarks.sweep_gram's variations of TILES, listing the launches it changes")
+                        help="also each of benchmarks.sweep_gram's variations of main's TILES, listing the launches it "
+                             "changes")
     parser.add_argument("--markdown", help="write the table here")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()
@@ -148,12 +153,13 @@ def main():
     rows = []
     lines = [f"triton {triton.__version__}, target sm_90a, commit {source_commit()}", "",
              "| version | tiles | shape | kernel | role | grid | warps | registers | spill bytes | shared KiB "
-             "| occupancy (bound) | async loads | dots | staged in loops |", "|---" * 14 + "|"]
+             "| occupancy (bound) | async loads | dots | staged in loops | PTX sha1 |", "|---" * 15 + "|"]
     print("\n".join(lines))
     for version, path in versions.items():
         module = load(path)
         for shape in args.shapes:
-            tile_sets = variations(module.TILES, shape[3]) if args.variations else [("TILES", module.TILES)]
+            tile_sets = ([("TILES", module.TILES)] if version != "main" or not args.variations
+                         else variations(module.TILES, shape[3]))
             as_tiles = None
             for label, tiles in tile_sets:
                 caught = launches(module, shape, tiles)

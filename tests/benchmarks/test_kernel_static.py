@@ -68,6 +68,7 @@ def test_compiles_every_launch_for_hopper(tmp_path):
         assert row["resident_warps"] == kernel_static.resident_warps(row["registers"], row["shared_bytes"],
                                                                      row["warps"])[0]
     assert (tmp_path / "static.md").read_text().count("| main | TILES | (1, 2, 512, 16) |") == 4
+    assert len({row["ptx_sha1"] for row in rows}) == 4  # four kernels, four codes
 
 
 def test_row_map_stages_pipeline_its_loads():
@@ -94,7 +95,8 @@ def test_variations_list_only_the_launches_they_change(tmp_path, monkeypatch):
     """With --variations a candidate's row appears only where its compiled launch differs from TILES'."""
     def report(registers):
         return dict(registers=registers, spill_bytes=0, shared_bytes=1024, warps=4, resident_warps=16,
-                    occupancy_bound="shared", pipelined_loads=0, dots=["tt.dot"], staged_in_loops={})
+                    occupancy_bound="shared", pipelined_loads=0, dots=["tt.dot"], staged_in_loops={},
+                    ptx_sha1=str(registers))
 
     def fake_launches(module, shape, tiles):
         forward_registers, backward_registers = tiles
