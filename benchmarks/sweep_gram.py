@@ -1,6 +1,7 @@
 """Tile sweep for the Gram form's split kernels (the reduction and the row map), forward and backward (GPU).
 
-    python -m benchmarks.sweep_gram [--baseline PATH ...] [--tiles-only] [--shapes B,H,N,D ...] [--json PATH]
+    python -m benchmarks.sweep_gram [--baseline PATH ...] [--tiles-only] [--extra D:TABLE=ENTRY[;TABLE=ENTRY] ...]
+                                    [--shapes B,H,N,D ...] [--json PATH]
 
 For each shape (bf16), the tiles in TILES and variations of one entry at a time for the shape's head dim (the
 forward and backward reductions, the row map, the programs a launch aims for) each run as a Gram form of its
@@ -8,7 +9,9 @@ own, as in benchmarks/sweep_backward.py. TILES and the baseline are checked agai
 with a key mask; a chosen variation is checked by the tests and the GPU fuzz), then each is timed in GPU time: a forward, and a backward (benchmarks.kernels.graph_ms), with its share of the
 roofline at the copy bandwidth measured in the same run. --baseline also times other versions of
 kernels/flashsign_gram.py (file paths), so a kernel change is measured beside its predecessor in one process.
-The chosen tiles go to TILES by hand, with the numbers in results/kernels/TUNING.md.
+--extra adds candidates that change several entries at once, at shapes of head dim D, for example
+`64:rows=64,64,8,2;rows_backward=64,64,8,2` (a second round from a first one's winners, or from
+benchmarks.kernel_static). The chosen tiles go to TILES by hand, with the numbers in results/kernels/TUNING.md.
 """
 import argparse
 import functools
@@ -67,6 +70,20 @@ def both_row_maps(tiles, head_dim, change):
                              for table in ("rows", "rows_backward")})
 
 
+def extra_candidate(text, tiles):
+    """(head dim, label, Tiles) of an --extra candidate: "D:table=a,b,c,d;table=a,b,c,d" changes those tables'
+    entries at head dim D."""
+    head_dim, changes = text.split(":", 1)
+    head_dim = int(head_dim)
+    for change in changes.split(";"):
+        table, entry = change.split("=")
+        entry = tuple(map(int, entry.split(",")))
+        if table not in ("reduce", "reduce_backward", "rows", "rows_backward") or len(entry) != 4:
+            raise ValueError(f"--extra {text!r}: {change!r} is not a tile table's (rows, columns, warps, stages)")
+        tiles = tiles._replace(**{table: {**getattr(tiles, table), head_dim: entry}})
+    return head_dim, changes, tiles
+
+
 def split_form(tiles):
     """The Gram form at `tiles`, with the one-pass kernels off (the split kernels at every N)."""
     tiles = tiles._replace(one_pass_max_keys=0, one_pass_backward_max_keys=0)
@@ -110,9 +127,12 @@ def main():
     parser.add_argument("--baseline", nargs="+", default=[],
                         help="other kernels/flashsign_gram.py files to time beside these tiles")
     parser.add_argument("--json", help="write every row here")
+    parser.add_argument("--extra", nargs="+", default=[], metavar="D:TABLE=ENTRY[;TABLE=ENTRY]",
+                        help="candidates changing several entries at once, timed at the shapes of head dim D")
     parser.add_argument("--tiles-only", action="store_true",
                         help="time TILES (and the baseline) alone: a kernel change beside its predecessor")
     args = parser.parse_args()
+    extras = [extra_candidate(text, gram.TILES) for text in args.extra]  # a typo fails before any timing
     if not torch.cuda.is_available():
         sys.exit("benchmarks.sweep_gram needs a CUDA GPU")
     copy_tbps = measure_copy_tbps()
@@ -122,6 +142,7 @@ def main():
         candidates = [(f"baseline {path}", baseline_form(path)) for path in args.baseline]
         tiles = [("TILES", gram.TILES)] if args.tiles_only else variations(gram.TILES, shape[3])
         candidates += [(label, split_form(table)) for label, table in tiles]
+        candidates += [(label, split_form(table)) for head_dim, label, table in extras if head_dim == shape[3]]
         for label, form in candidates:
             try:  # the tables' own tiles and the baseline are checked; the rest, as tests do, once chosen
                 check = (2, 4, 1000, shape[3])
