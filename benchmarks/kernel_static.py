@@ -15,7 +15,6 @@ says what a kernel change does to the code before a device call times it.
 """
 import argparse
 import hashlib
-import importlib.util
 import os
 import re
 import subprocess
@@ -30,7 +29,7 @@ from triton.runtime.jit import create_function_from_signature
 
 from benchmarks.kernels import parse_shape
 from benchmarks.results import source_commit, write_results
-from benchmarks.sweep_gram import variations
+from benchmarks.sweep_gram import load_kernels, variations
 from kernels import triton_common
 
 TARGET = GPUTarget("cuda", 90, 32)
@@ -122,13 +121,6 @@ def launches(module, shape, tiles=None):
             if name != "sum_chunks_kernel"]
 
 
-def load(path):
-    spec = importlib.util.spec_from_file_location(f"flashsign_gram_{abs(hash(path))}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def table_row(version, tiles, shape, name, role, grid, row):
     staged = ", ".join(f"{op.split('.')[1]} {n}" for op, n in sorted(row["staged_in_loops"].items()))
     return (f"| {version} | {tiles} | {shape} | {name} | {role} | {grid} | {row['warps']} | {row['registers']} | "
@@ -156,7 +148,7 @@ def main():
              "| occupancy (bound) | async loads | dots | staged in loops | PTX sha1 |", "|---" * 15 + "|"]
     print("\n".join(lines))
     for version, path in versions.items():
-        module = load(path)
+        module = load_kernels(path)
         for shape in args.shapes:
             tile_sets = ([("TILES", module.TILES)] if version != "main" or not args.variations
                          else variations(module.TILES, shape[3]))

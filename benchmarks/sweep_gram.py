@@ -90,11 +90,17 @@ def split_form(tiles):
     return Form("gram", functools.partial(gram.forward, tiles=tiles), functools.partial(gram.backward, tiles=tiles))
 
 
-def baseline_form(path):
-    """The Gram form of another kernels/flashsign_gram.py, its one-pass kernels off likewise."""
+def load_kernels(path):
+    """Another version of kernels/flashsign_gram.py, imported from its file path as a module of its own."""
     spec = importlib.util.spec_from_file_location("flashsign_gram_baseline", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def baseline_form(path):
+    """The Gram form of another kernels/flashsign_gram.py, its one-pass kernels off likewise."""
+    module = load_kernels(path)
     tiles = module.TILES._replace(one_pass_max_keys=0, one_pass_backward_max_keys=0)
     return Form("gram", functools.partial(module.forward, tiles=tiles), functools.partial(module.backward, tiles=tiles))
 
