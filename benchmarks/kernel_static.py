@@ -29,7 +29,7 @@ from triton.runtime.jit import create_function_from_signature
 
 from benchmarks.kernels import parse_shape
 from benchmarks.results import source_commit, write_results
-from benchmarks.sweep_gram import load_kernels, variations
+from benchmarks.sweep_gram import load_kernels, split_kernels_only, variations
 from kernels import triton_common
 
 TARGET = GPUTarget("cuda", 90, 32)
@@ -108,7 +108,7 @@ def launches(module, shape, tiles=None):
         role = "backward" if meta.get("WEIGHTED") or meta.get("BACKWARD") else "forward"
         caught.append((kernel.__name__, role, tuple(grid), compile_for_hopper(kernel, (*tensors, *scalars), meta)))
 
-    tiles = (tiles or module.TILES)._replace(one_pass_max_keys=0, one_pass_backward_max_keys=0)
+    tiles = split_kernels_only(tiles or module.TILES)
     q, k, v, do = (torch.empty(shape, dtype=torch.bfloat16) for _ in range(4))
     original = triton_common.launch
     triton_common.launch = catch
@@ -152,10 +152,10 @@ def main():
         for shape in args.shapes:
             tile_sets = ([("TILES", module.TILES)] if version != "main" or not args.variations
                          else variations(module.TILES, shape[3]))
-            as_tiles = None
-            for label, tiles in tile_sets:
+            for label, tiles in tile_sets:  # TILES first
                 caught = launches(module, shape, tiles)
-                as_tiles = as_tiles or caught
+                if label == "TILES":
+                    as_tiles = caught
                 for launch in caught:
                     if label != "TILES" and launch in as_tiles:
                         continue  # a launch this variation leaves as TILES has it

@@ -84,10 +84,15 @@ def extra_candidate(text, tiles):
     return head_dim, changes, tiles
 
 
-def split_form(tiles):
-    """The Gram form at `tiles`, with the one-pass kernels off (the split kernels at every N)."""
-    tiles = tiles._replace(one_pass_max_keys=0, one_pass_backward_max_keys=0)
-    return Form("gram", functools.partial(gram.forward, tiles=tiles), functools.partial(gram.backward, tiles=tiles))
+def split_kernels_only(tiles):
+    """`tiles` with the one-pass kernels off: the split kernels (reduction, row map) at every N."""
+    return tiles._replace(one_pass_max_keys=0, one_pass_backward_max_keys=0)
+
+
+def split_form(tiles, module=gram):
+    """The Gram form of `module` (a version of kernels/flashsign_gram.py) at `tiles`, split kernels only."""
+    tiles = split_kernels_only(tiles)
+    return Form("gram", functools.partial(module.forward, tiles=tiles), functools.partial(module.backward, tiles=tiles))
 
 
 def load_kernels(path):
@@ -99,10 +104,9 @@ def load_kernels(path):
 
 
 def baseline_form(path):
-    """The Gram form of another kernels/flashsign_gram.py, its one-pass kernels off likewise."""
+    """The Gram form of another kernels/flashsign_gram.py at its own TILES, split kernels only."""
     module = load_kernels(path)
-    tiles = module.TILES._replace(one_pass_max_keys=0, one_pass_backward_max_keys=0)
-    return Form("gram", functools.partial(module.forward, tiles=tiles), functools.partial(module.backward, tiles=tiles))
+    return split_form(module.TILES, module)
 
 
 def output_error(form, shape):
